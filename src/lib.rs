@@ -1,1 +1,13 @@
-//! imgforge
+//! imgforge: an edge image gateway on Pingora.
+//!
+//! Layout (each module one concern; pure logic apart from I/O):
+//! - [`config`]: TOML schema → validated runtime model (pure).
+//! - [`routing`]: Host + path prefix → site → route (pure).
+//! - [`upstream`]: origin pools: load balancing, health checks, peer selection.
+//! - [`edge`]: the Pingora `ProxyHttp` implementation, thin, delegating to the rooms above.
+//! - [`admin`]: the admin listener: `/health`, `/readyz`, `/status`, `/metrics`.
+//! - [`metrics`]: the Prometheus registry and the gateway's metric families.
+//! - [`telemetry`]: tracing set-up and the access log line.
+//! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
+
+pub mod config;

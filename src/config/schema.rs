@@ -1,0 +1,368 @@
+//! What users write: the TOML schema, deserialized as-is with unknown keys rejected.
+//!
+//! Nothing here is used at run time directly: [`super::model`] validates it into the runtime
+//! model. Defaults live here, next to the key they belong to.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::units::{ByteSize, HumanDuration};
+
+/// The whole file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub log: LogSection,
+    #[serde(default)]
+    pub transform: TransformSection,
+    #[serde(default)]
+    pub cache: CacheSection,
+    #[serde(default)]
+    pub site: Vec<Spanned<SiteSection>>,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    #[serde(default = "default_listen")]
+    pub listen: Vec<Spanned<String>>,
+    /// Admin listener; an empty string disables it.
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: Spanned<String>,
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default = "default_grace")]
+    pub grace_period: HumanDuration,
+    /// Where Pingora keeps the upgrade socket (zero-downtime binary upgrade).
+    #[serde(default = "default_upgrade_sock")]
+    pub upgrade_sock: String,
+    #[serde(default = "default_pid_file")]
+    pub pid_file: String,
+    pub admin_token: Option<String>,
+    pub admin_token_file: Option<PathBuf>,
+    pub tls: Option<Spanned<TlsSection>>,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            admin_listen: default_admin_listen(),
+            threads: default_threads(),
+            grace_period: default_grace(),
+            upgrade_sock: default_upgrade_sock(),
+            pid_file: default_pid_file(),
+            admin_token: None,
+            admin_token_file: None,
+            tls: None,
+        }
+    }
+}
+
+/// `[server.tls]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    #[serde(deserialize_with = "one_or_many")]
+    pub listen: Vec<String>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[log]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    #[serde(default = "default_log_format")]
+    pub format: LogFormat,
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    /// One line per request (on by default).
+    #[serde(default = "yes")]
+    pub access_log: bool,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: default_log_format(),
+            level: default_log_level(),
+            access_log: true,
+        }
+    }
+}
+
+/// Log line encoding.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// `[transform]`: the libvips worker pool and source limits.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformSection {
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    #[serde(default = "default_queue")]
+    pub queue: usize,
+    #[serde(default = "default_transform_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default = "default_max_src_resolution")]
+    pub max_src_resolution: f64,
+    #[serde(default = "default_max_src_file_size")]
+    pub max_src_file_size: ByteSize,
+}
+
+impl Default for TransformSection {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            queue: default_queue(),
+            timeout: default_transform_timeout(),
+            max_src_resolution: default_max_src_resolution(),
+            max_src_file_size: default_max_src_file_size(),
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSection {
+    #[serde(default = "default_memory_size")]
+    pub memory_size: ByteSize,
+    pub disk_path: Option<PathBuf>,
+    #[serde(default = "default_disk_size")]
+    pub disk_size: ByteSize,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            memory_size: default_memory_size(),
+            disk_path: None,
+            disk_size: default_disk_size(),
+        }
+    }
+}
+
+/// `[[site]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub hosts: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub default: bool,
+    pub origin: Spanned<OriginSection>,
+    #[serde(default)]
+    pub route: Vec<Spanned<RouteSection>>,
+}
+
+/// `[site.origin]`: HTTP servers or a local directory.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginSection {
+    #[serde(default)]
+    pub servers: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub tls: bool,
+    /// SNI and certificate name for TLS origins; defaults to the server's host.
+    pub sni: Option<String>,
+    #[serde(default = "yes")]
+    pub verify_cert: bool,
+    #[serde(default)]
+    pub lb: LbAlgorithm,
+    /// What the consistent hash is computed over.
+    #[serde(default)]
+    pub hash_on: HashOn,
+    pub health_check: Option<HealthCheckSection>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: HumanDuration,
+    /// How many other servers a failed connect is retried on.
+    #[serde(default = "default_retries")]
+    pub retries: usize,
+    /// Replaces the client's `Host` when talking to the origin.
+    pub host_header: Option<String>,
+    /// Extra request headers sent to the origin.
+    #[serde(default)]
+    pub request_headers: BTreeMap<String, String>,
+    pub root: Option<Spanned<PathBuf>>,
+}
+
+/// Load-balancing algorithm.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LbAlgorithm {
+    #[default]
+    RoundRobin,
+    ConsistentHash,
+}
+
+/// Input of the consistent hash.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum HashOn {
+    #[default]
+    Path,
+    ClientIp,
+    Host,
+}
+
+/// `health_check = { path = "/healthz", interval = "5s" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSection {
+    pub path: Option<String>,
+    #[serde(default = "default_hc_interval")]
+    pub interval: HumanDuration,
+    #[serde(default = "default_hc_timeout")]
+    pub timeout: HumanDuration,
+    /// Consecutive results needed to flip a server's state.
+    #[serde(default = "one")]
+    pub consecutive_failures: usize,
+    #[serde(default = "one")]
+    pub consecutive_successes: usize,
+}
+
+/// `[[site.route]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub prefix: Spanned<String>,
+    #[serde(default)]
+    pub kind: RouteKindName,
+
+    // imgproxy routes (rejected on proxy routes)
+    pub key: Option<Vec<String>>,
+    pub key_file: Option<PathBuf>,
+    pub salt: Option<Vec<String>>,
+    pub salt_file: Option<PathBuf>,
+    pub signature_size: Option<usize>,
+    pub trusted_signatures: Option<Vec<String>>,
+    pub allow_unsigned: Option<bool>,
+    pub allowed_sources: Option<Vec<String>>,
+    pub auto_webp: Option<bool>,
+    pub auto_avif: Option<bool>,
+    pub enforce_webp: Option<bool>,
+    pub enforce_avif: Option<bool>,
+    pub client_hints: Option<bool>,
+    pub presets: Option<BTreeMap<String, String>>,
+    pub only_presets: Option<bool>,
+    pub allowed_options: Option<Vec<String>>,
+    pub allow_security_options: Option<bool>,
+
+    /// Per-client rate limit (enforced by the protection layer).
+    pub rate_limit: Option<RateLimitSection>,
+}
+
+/// Route kinds as written.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKindName {
+    #[default]
+    Proxy,
+    Imgproxy,
+}
+
+/// `rate_limit = { rate = "10/s", burst = 30 }`
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSection {
+    pub rate: String,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+fn default_listen() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "127.0.0.1:8080".to_string())]
+}
+fn default_admin_listen() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9090".to_string())
+}
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+fn default_workers() -> usize {
+    default_threads()
+}
+fn default_grace() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+fn default_upgrade_sock() -> String {
+    "/tmp/imgforge_upgrade.sock".into()
+}
+fn default_pid_file() -> String {
+    "/tmp/imgforge.pid".into()
+}
+fn default_log_format() -> LogFormat {
+    LogFormat::Json
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_queue() -> usize {
+    64
+}
+fn default_transform_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+fn default_max_src_resolution() -> f64 {
+    50.0
+}
+fn default_max_src_file_size() -> ByteSize {
+    ByteSize(32 << 20)
+}
+fn default_memory_size() -> ByteSize {
+    ByteSize(256 << 20)
+}
+fn default_disk_size() -> ByteSize {
+    ByteSize(10 << 30)
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(2))
+}
+fn default_read_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
+}
+fn default_retries() -> usize {
+    1
+}
+fn default_hc_interval() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(5))
+}
+fn default_hc_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(1))
+}
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
