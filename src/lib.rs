@@ -11,3 +11,12 @@
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
 pub mod config;
+pub mod routing;
+pub mod upstream;
+pub mod metrics;
+pub mod telemetry;
+pub mod admin;
+pub mod edge;
+pub mod server;
+pub mod state;
+pub mod static_files;

@@ -74,6 +74,18 @@ impl Locator<'_> {
         }
     }
 
+    /// A path from the file: relative paths are relative to the file's directory, so a config
+    /// works the same whatever the working directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            return p.to_path_buf();
+        }
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+
     /// An error about the file as a whole.
     pub fn whole(&self, key: &str, message: impl Into<String>) -> ConfigError {
         self.at(0..0, key, message)

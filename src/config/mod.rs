@@ -38,7 +38,8 @@ pub fn load_with_env(
     parse(path, &text, env)
 }
 
-/// Parses config text as if read from `path` (relative `root`/secret paths are used as written).
+/// Parses config text as if read from `path` (relative paths in it are relative to `path`'s
+/// directory).
 pub fn parse(
     path: &Path,
     text: &str,
@@ -74,7 +75,7 @@ fn read_secret_files(
                 "give admin_token or admin_token_file, not both",
             ));
         }
-        s.admin_token = read(&p, "server.admin_token_file", &mut errs).map(|t| t.trim().to_string());
+        s.admin_token = read(&loc.resolve(&p), "server.admin_token_file", &mut errs).map(|t| t.trim().to_string());
     }
     for site in &mut file.site {
         for route in &mut site.get_mut().route {
@@ -88,7 +89,7 @@ fn read_secret_files(
                 if inline.is_some() {
                     errs.push(loc.whole(&key, format!("give {name} or {name}_file, not both")));
                 }
-                if let Some(text) = read(&p, &key, &mut errs) {
+                if let Some(text) = read(&loc.resolve(&p), &key, &mut errs) {
                     *inline = Some(
                         text.split(|c: char| c.is_whitespace() || c == ',')
                             .filter(|s| !s.is_empty())

@@ -226,7 +226,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
     };
     let cache = CacheSettings {
         memory_size: file.cache.memory_size.0,
-        disk_path: file.cache.disk_path.clone(),
+        disk_path: file.cache.disk_path.as_deref().map(|p| loc.resolve(p)),
         disk_size: file.cache.disk_size.0,
     };
 
@@ -391,7 +391,8 @@ fn server(
                 )),
             }
         }
-        for (key, path) in [("server.tls.cert", &t.cert), ("server.tls.key", &t.key)] {
+        let (cert, key) = (loc.resolve(&t.cert), loc.resolve(&t.key));
+        for (key, path) in [("server.tls.cert", &cert), ("server.tls.key", &key)] {
             if !path.is_file() {
                 errs.push(loc.at(
                     span.clone(),
@@ -402,8 +403,8 @@ fn server(
         }
         Some(TlsSettings {
             listen,
-            cert: t.cert.clone(),
-            key: t.key.clone(),
+            cert,
+            key,
         })
     });
     ServerSettings {
@@ -453,14 +454,15 @@ fn origin(
     let o = o.get_ref();
     match (&o.root, o.servers.is_empty()) {
         (Some(root), true) => {
-            if !root.get_ref().is_dir() {
+            let dir = loc.resolve(root.get_ref());
+            if !dir.is_dir() {
                 errs.push(loc.at(
                     root.span(),
                     "site.origin.root",
-                    format!("{} is not a directory", root.get_ref().display()),
+                    format!("{} is not a directory", dir.display()),
                 ));
             }
-            return Origin::Root(root.get_ref().clone());
+            return Origin::Root(dir);
         }
         (Some(root), false) => {
             errs.push(loc.at(

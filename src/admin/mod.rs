@@ -1,0 +1,162 @@
+//! The admin listener: `/health`, `/readyz`, `/status` and `/metrics`, on its own address so it
+//! is never exposed with the public listeners.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::{Response, StatusCode};
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+use serde::Serialize;
+
+use crate::config::{HostPattern, Origin};
+use crate::state::{Backend, Shared};
+use crate::upstream::ServerHealth;
+
+/// The admin HTTP application.
+pub struct Admin {
+    shared: Arc<Shared>,
+}
+
+impl Admin {
+    /// An admin app over the shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    fn status_json(&self) -> Vec<u8> {
+        let runtime = self.shared.runtime.load();
+        let sites = runtime
+            .config
+            .sites
+            .iter()
+            .map(|site| SiteStatus {
+                name: &site.name,
+                hosts: site
+                    .hosts
+                    .iter()
+                    .map(|h| match h {
+                        HostPattern::Exact(n) => n.clone(),
+                        HostPattern::Suffix(s) => format!("*{s}"),
+                    })
+                    .collect(),
+                default: site.default,
+                origin: match (&site.origin, runtime.backends.get(&site.name)) {
+                    (Origin::Root(dir), _) => OriginStatus::Root {
+                        root: dir.display().to_string(),
+                    },
+                    (Origin::Servers(_), Some(Backend::Pool(pool))) => OriginStatus::Servers {
+                        servers: pool.health(),
+                    },
+                    (Origin::Servers(_), _) => OriginStatus::Servers { servers: vec![] },
+                },
+                routes: site
+                    .routes
+                    .iter()
+                    .map(|r| RouteStatus {
+                        prefix: &r.prefix,
+                        kind: r.kind.name(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let status = Status {
+            name: "imgforge",
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: self.shared.uptime(),
+            ready: self.shared.is_ready(),
+            sites,
+        };
+        serde_json::to_vec_pretty(&status).unwrap_or_default()
+    }
+
+    fn metrics_text(&self) -> Vec<u8> {
+        let runtime = self.shared.runtime.load();
+        let gauge = &self.shared.metrics.upstream_healthy;
+        for backend in runtime.backends.values() {
+            if let Backend::Pool(pool) = backend {
+                for s in pool.health() {
+                    gauge
+                        .with_label_values(&[pool.site(), &s.server])
+                        .set(i64::from(s.healthy));
+                }
+            }
+        }
+        self.shared.metrics.render()
+    }
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    name: &'static str,
+    version: &'static str,
+    uptime_seconds: f64,
+    ready: bool,
+    sites: Vec<SiteStatus<'a>>,
+}
+
+#[derive(Serialize)]
+struct SiteStatus<'a> {
+    name: &'a str,
+    hosts: Vec<String>,
+    default: bool,
+    origin: OriginStatus,
+    routes: Vec<RouteStatus<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OriginStatus {
+    Servers { servers: Vec<ServerHealth> },
+    Root { root: String },
+}
+
+#[derive(Serialize)]
+struct RouteStatus<'a> {
+    prefix: &'a str,
+    kind: &'static str,
+}
+
+fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    if let Ok(v) = content_type.parse() {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    if let Ok(v) = resp.body().len().to_string().parse() {
+        resp.headers_mut().insert(http::header::CONTENT_LENGTH, v);
+    }
+    resp
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let path = session.req_header().uri.path().to_string();
+        let text = "text/plain; charset=utf-8";
+        match path.as_str() {
+            "/health" => reply(StatusCode::OK, text, b"imgforge is running\n".to_vec()),
+            "/readyz" => {
+                if self.shared.is_ready() {
+                    reply(StatusCode::OK, text, b"ready\n".to_vec())
+                } else if self.shared.is_draining() {
+                    reply(StatusCode::SERVICE_UNAVAILABLE, text, b"draining\n".to_vec())
+                } else {
+                    reply(StatusCode::SERVICE_UNAVAILABLE, text, b"starting\n".to_vec())
+                }
+            }
+            "/status" => reply(StatusCode::OK, "application/json", self.status_json()),
+            "/metrics" => reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics_text(),
+            ),
+            _ => reply(StatusCode::NOT_FOUND, text, b"not found\n".to_vec()),
+        }
+    }
+}

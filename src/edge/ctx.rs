@@ -1,0 +1,60 @@
+//! Per-request context carried through the proxy phases.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus::IntGauge;
+
+use crate::metrics::Metrics;
+use crate::upstream::Pool;
+
+/// What the phases learn about one request.
+pub struct RequestCtx {
+    pub started: Instant,
+    pub request_id: String,
+    pub site: Option<String>,
+    pub route: Option<String>,
+    pub pool: Option<Arc<Pool>>,
+    /// Servers already tried (a failed connect retries on another one).
+    pub tried: Vec<SocketAddr>,
+    pub upstream: Option<SocketAddr>,
+    /// Status answered by the edge itself or seen from the origin.
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    /// A fresh context; counts the request as in flight until dropped.
+    pub fn new(metrics: &Metrics) -> Self {
+        Self {
+            started: Instant::now(),
+            request_id: String::new(),
+            site: None,
+            route: None,
+            pool: None,
+            tried: Vec::new(),
+            upstream: None,
+            status: None,
+            error: None,
+            _in_flight: InFlight::new(metrics.in_flight.clone()),
+        }
+    }
+}
+
+/// Increments the in-flight gauge for its lifetime, so every exit path decrements it.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn new(g: IntGauge) -> Self {
+        g.inc();
+        Self(g)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

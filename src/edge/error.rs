@@ -1,0 +1,147 @@
+//! Errors the edge answers itself, and the one place they map to an HTTP status and body.
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+use pingora::{Error, ErrorSource, ErrorType};
+
+/// What went wrong while handling a request at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EdgeError {
+    /// No site for the Host and no default site.
+    UnknownHost,
+    /// The site has no route for the path.
+    NoRoute,
+    /// The route kind is configured but not served yet.
+    NotImplemented(&'static str),
+    /// No origin server could be selected.
+    NoUpstream,
+    /// The origin could not be reached or broke the exchange.
+    Upstream,
+    /// The origin did not answer in time.
+    UpstreamTimeout,
+    /// The client sent something unusable.
+    BadRequest,
+    /// Anything else on our side.
+    Internal,
+}
+
+impl EdgeError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            EdgeError::UnknownHost => 421,
+            EdgeError::NoRoute => 404,
+            EdgeError::NotImplemented(_) => 501,
+            EdgeError::NoUpstream | EdgeError::Upstream => 502,
+            EdgeError::UpstreamTimeout => 504,
+            EdgeError::BadRequest => 400,
+            EdgeError::Internal => 500,
+        }
+    }
+
+    /// The short plain-text body.
+    pub fn message(&self) -> &'static str {
+        match self {
+            EdgeError::UnknownHost => "unknown host: no site is configured for this Host\n",
+            EdgeError::NoRoute => "not found: no route for this path\n",
+            EdgeError::NotImplemented(m) => m,
+            EdgeError::NoUpstream => "bad gateway: no origin server available\n",
+            EdgeError::Upstream => "bad gateway: origin server failed\n",
+            EdgeError::UpstreamTimeout => "gateway timeout: origin server did not answer in time\n",
+            EdgeError::BadRequest => "bad request\n",
+            EdgeError::Internal => "internal error\n",
+        }
+    }
+
+    /// Classifies a Pingora proxy error. `None` means the client is gone: answer nothing.
+    pub fn from_proxy_error(e: &Error) -> Option<Self> {
+        use ErrorType::*;
+        match e.etype() {
+            HTTPStatus(code) if *code == 504 => return Some(EdgeError::UpstreamTimeout),
+            HTTPStatus(code) if *code == 400 => return Some(EdgeError::BadRequest),
+            ConnectTimedout | ReadTimedout | WriteTimedout | TLSHandshakeTimedout => {
+                if e.esource() == &ErrorSource::Downstream {
+                    return None;
+                }
+                return Some(EdgeError::UpstreamTimeout);
+            }
+            ConnectNoRoute => return Some(EdgeError::NoUpstream),
+            _ => {}
+        }
+        match e.esource() {
+            ErrorSource::Upstream => Some(EdgeError::Upstream),
+            ErrorSource::Downstream => match e.etype() {
+                WriteError | ReadError | ConnectionClosed => None,
+                _ => Some(EdgeError::BadRequest),
+            },
+            ErrorSource::Internal | ErrorSource::Unset => Some(EdgeError::Internal),
+        }
+    }
+
+    /// Label for the upstream error counter.
+    pub fn upstream_kind(e: &Error) -> &'static str {
+        match e.etype() {
+            ErrorType::ConnectTimedout => "connect_timeout",
+            ErrorType::ReadTimedout | ErrorType::WriteTimedout => "timeout",
+            ErrorType::ConnectRefused => "connect_refused",
+            ErrorType::ConnectNoRoute => "no_server",
+            ErrorType::TLSHandshakeFailure | ErrorType::TLSHandshakeTimedout => "tls",
+            _ if matches!(e.esource(), ErrorSource::Upstream) => "protocol",
+            _ => "other",
+        }
+    }
+}
+
+/// Writes a complete short plain-text response, unless a response has already started (then the
+/// connection is simply closed by the caller's error path).
+pub async fn respond(
+    session: &mut Session,
+    status: u16,
+    body: &str,
+    request_id: &str,
+) -> pingora::Result<()> {
+    if session.response_written().is_some() {
+        return Ok(());
+    }
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    resp.insert_header("Content-Type", "text/plain; charset=utf-8")?;
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    resp.insert_header("X-Request-Id", request_id)?;
+    let head = session.req_header().method == http::Method::HEAD;
+    session
+        .write_response_header(Box::new(resp), head || body.is_empty())
+        .await?;
+    if !head && !body.is_empty() {
+        session
+            .write_response_body(Some(Bytes::copy_from_slice(body.as_bytes())), true)
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let mut e = Error::new(ErrorType::ReadTimedout);
+        e.esource = ErrorSource::Upstream;
+        assert_eq!(
+            EdgeError::from_proxy_error(&e).map(|x| x.status()),
+            Some(504)
+        );
+        let mut e = Error::new(ErrorType::ConnectRefused);
+        e.esource = ErrorSource::Upstream;
+        assert_eq!(
+            EdgeError::from_proxy_error(&e).map(|x| x.status()),
+            Some(502)
+        );
+        let mut e = Error::new(ErrorType::WriteError);
+        e.esource = ErrorSource::Downstream;
+        assert_eq!(EdgeError::from_proxy_error(&e), None);
+    }
+}

@@ -1,0 +1,274 @@
+//! The public edge: Pingora's `ProxyHttp`, kept thin. Each phase delegates to a room:
+//! routing picks site and route, `upstream` picks the server, `static_files` serves local roots,
+//! [`error`] maps every failure to its status and body.
+
+mod ctx;
+pub mod error;
+pub mod forward;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, ErrorType, Result};
+
+pub use ctx::RequestCtx;
+use error::{EdgeError, respond};
+
+use crate::config::RouteKind;
+use crate::config::schema::HashOn;
+use crate::routing::RouteMatch;
+use crate::state::{Backend, Shared};
+use crate::telemetry::{self, AccessRecord};
+
+/// The gateway's proxy logic.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// A gateway over the shared state.
+    pub fn new(shared: Arc<Shared>) -> Self {
+        Self { shared }
+    }
+
+    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, err: EdgeError) -> Result<bool> {
+        ctx.status = Some(err.status());
+        respond(session, err.status(), err.message(), &ctx.request_id).await?;
+        Ok(true)
+    }
+}
+
+fn host_of(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new(&self.shared.metrics)
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        ctx.request_id = forward::request_id(
+            req.headers.get("x-request-id").map(|v| v.as_bytes()),
+        );
+        let runtime = self.shared.runtime.load_full();
+        let path = req.uri.path().to_string();
+        let (site, route) = match runtime.router.route(host_of(req), &path) {
+            RouteMatch::UnknownHost => return self.answer(session, ctx, EdgeError::UnknownHost).await,
+            RouteMatch::NoRoute { site } => {
+                ctx.site = Some(site.name.clone());
+                return self.answer(session, ctx, EdgeError::NoRoute).await;
+            }
+            RouteMatch::Matched { site, route } => (site.clone(), route.clone()),
+        };
+        ctx.site = Some(site.name.clone());
+        ctx.route = Some(route.prefix.clone());
+        match &route.kind {
+            RouteKind::Proxy => {}
+            RouteKind::Imgproxy(_) => {
+                return self
+                    .answer(
+                        session,
+                        ctx,
+                        EdgeError::NotImplemented("image routes are not available yet\n"),
+                    )
+                    .await;
+            }
+        }
+        match runtime.backends.get(&site.name) {
+            Some(Backend::Pool(pool)) => {
+                ctx.pool = Some(pool.clone());
+                Ok(false)
+            }
+            Some(Backend::Root(root)) => {
+                let served = root.serve(session, &path).await.map_err(|e| {
+                    Error::because(ErrorType::WriteError, "serving local root", e)
+                })?;
+                ctx.status = Some(served.status);
+                Ok(true)
+            }
+            None => self.answer(session, ctx, EdgeError::Internal).await,
+        }
+    }
+
+    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+        let Some(pool) = ctx.pool.clone() else {
+            return Error::e_explain(ErrorType::InternalError, "no pool for proxied request");
+        };
+        let req = session.req_header();
+        let key: Vec<u8> = match pool.settings().hash_on {
+            HashOn::Path => req.uri.path().as_bytes().to_vec(),
+            HashOn::Host => host_of(req).unwrap_or_default().as_bytes().to_vec(),
+            HashOn::ClientIp => session
+                .client_addr()
+                .and_then(|a| a.as_inet())
+                .map(|a| a.ip().to_string().into_bytes())
+                .unwrap_or_default(),
+        };
+        let Some(addr) = pool.select(&key, &ctx.tried) else {
+            return Error::e_explain(ErrorType::ConnectNoRoute, "no origin server available");
+        };
+        ctx.tried.push(addr);
+        ctx.upstream = Some(addr);
+        Ok(Box::new(pool.peer(addr)))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        if let Some(pool) = &ctx.pool {
+            self.shared
+                .metrics
+                .upstream_errors
+                .with_label_values(&[pool.site(), EdgeError::upstream_kind(&e)])
+                .inc();
+            let others = pool.settings().servers.len() > ctx.tried.len();
+            if others && ctx.tried.len() <= pool.settings().retries {
+                e.set_retry(true);
+            }
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string());
+        let tls = session
+            .digest()
+            .is_some_and(|d| d.ssl_digest.is_some());
+        let original_host = host_of(session.req_header()).map(str::to_string);
+        let xff = forward::forwarded_for(
+            upstream
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok()),
+            client_ip,
+        );
+        if let Some(xff) = xff {
+            upstream.insert_header("X-Forwarded-For", xff)?;
+        }
+        upstream.insert_header("X-Forwarded-Proto", if tls { "https" } else { "http" })?;
+        if let Some(h) = &original_host {
+            upstream.insert_header("X-Forwarded-Host", h.as_str())?;
+        }
+        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if let Some(pool) = &ctx.pool {
+            let s = pool.settings();
+            if let Some(h) = &s.host_header {
+                upstream.insert_header(http::header::HOST, h.as_str())?;
+            }
+            for (k, v) in &s.request_headers {
+                upstream.insert_header(k.clone(), v.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        resp.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        ctx.status = Some(resp.status.as_u16());
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+        let err = EdgeError::from_proxy_error(e);
+        if let (Some(pool), Some(err)) = (&ctx.pool, &err) {
+            // Connect failures were counted in fail_to_connect already.
+            if matches!(err, EdgeError::UpstreamTimeout | EdgeError::Upstream)
+                && !matches!(e.etype(), ErrorType::ConnectRefused | ErrorType::ConnectTimedout)
+            {
+                self.shared
+                    .metrics
+                    .upstream_errors
+                    .with_label_values(&[pool.site(), EdgeError::upstream_kind(e)])
+                    .inc();
+            }
+        }
+        let code = match &err {
+            Some(err) => {
+                if let Err(write_err) = respond(session, err.status(), err.message(), &ctx.request_id).await {
+                    tracing::debug!(error = %write_err, "could not write the error response");
+                }
+                err.status()
+            }
+            None => 0,
+        };
+        if code > 0 && ctx.status.is_none_or(|s| s < 400) {
+            ctx.status = Some(code);
+        }
+        ctx.error = Some(e.to_string());
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, _error: &Error) -> bool {
+        // Every failure is already in the access line with its error text.
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session
+            .response_written()
+            .map(|r| r.status.as_u16())
+            .or(ctx.status)
+            .unwrap_or(0);
+        let site = ctx.site.as_deref().unwrap_or("-");
+        let route = ctx.route.as_deref().unwrap_or("-");
+        let elapsed = ctx.started.elapsed();
+        let m = &self.shared.metrics;
+        m.requests
+            .with_label_values(&[site, route, &status.to_string()])
+            .inc();
+        m.duration
+            .with_label_values(&[site, route])
+            .observe(elapsed.as_secs_f64());
+        if self.shared.runtime.load().config.log.access_log {
+            let req = session.req_header();
+            telemetry::access(&AccessRecord {
+                request_id: &ctx.request_id,
+                site,
+                route,
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                status,
+                bytes: session.body_bytes_sent(),
+                duration_ms: elapsed.as_secs_f64() * 1000.0,
+                upstream: ctx.upstream.map(|a| a.to_string()),
+                cache: None,
+                client: session.client_addr().map(|a| a.to_string()),
+                error: ctx
+                    .error
+                    .clone()
+                    .or_else(|| e.map(|e| e.to_string())),
+            });
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Assembles the Pingora server from a config and runs it until shutdown.
+//!
+//! Services: the public proxy (plain and TLS listeners), the admin listener, one health-check
+//! service per origin pool with checks, and a readiness probe. Shutdown has one path: a signal
+//! marks the state as draining (readiness turns 503), Pingora stops accepting, and the process
+//! exits as soon as no request is in flight, or when `grace_period` ends.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch};
+use pingora::services::background::{BackgroundService, background_service};
+use pingora::services::listening::Service;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::edge::Gateway;
+use crate::metrics::Metrics;
+use crate::state::{Runtime, Shared};
+
+/// How the process was asked to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Take over the listening sockets of a running old process (zero-downtime upgrade).
+    pub upgrade: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Builds every service and runs until a shutdown signal has been handled.
+pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
+    let config = Arc::new(config);
+    if !opts.upgrade {
+        check_listeners(&config)?;
+    }
+    let (runtime, health_services) = Runtime::build(config.clone()).map_err(StartError::Setup)?;
+    let metrics = Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    let shared = Shared::new(runtime, metrics);
+
+    let mut conf = ServerConf::new().ok_or_else(|| StartError::Setup("server conf".into()))?;
+    conf.threads = config.server.threads;
+    conf.grace_period_seconds = Some(config.server.grace_period.as_secs_f64().ceil() as u64);
+    conf.graceful_shutdown_timeout_seconds = Some(1);
+    conf.upgrade_sock = config.server.upgrade_sock.clone();
+    conf.pid_file = config.server.pid_file.clone();
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        Gateway::new(shared.clone()),
+        "imgforge edge",
+    );
+    for addr in &config.server.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(tls) = &config.server.tls {
+        for addr in &tls.listen {
+            proxy
+                .add_tls(
+                    &addr.to_string(),
+                    &tls.cert.to_string_lossy(),
+                    &tls.key.to_string_lossy(),
+                )
+                .map_err(|e| StartError::Setup(format!("TLS listener {addr}: {e}")))?;
+        }
+    }
+    proxy.threads = Some(config.server.threads);
+    server.add_service(proxy);
+
+    if let Some(addr) = config.server.admin_listen {
+        let mut admin = Service::new("imgforge admin".to_string(), Admin::new(shared.clone()));
+        admin.add_tcp(&addr.to_string());
+        admin.threads = Some(1);
+        server.add_service(admin);
+    }
+    for svc in health_services {
+        server.add_boxed_service(svc);
+    }
+    let probe_addr = config
+        .server
+        .listen
+        .first()
+        .or_else(|| config.server.tls.as_ref().and_then(|t| t.listen.first()))
+        .copied();
+    server.add_service(background_service(
+        "readiness probe",
+        ReadinessProbe {
+            shared: shared.clone(),
+            addr: probe_addr,
+        },
+    ));
+
+    tracing::info!(
+        listen = ?config.server.listen,
+        admin = ?config.server.admin_listen,
+        sites = config.sites.len(),
+        config = %config.path.display(),
+        "imgforge starting"
+    );
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Signals {
+            shared,
+            grace: config.server.grace_period,
+        }),
+    });
+    Ok(())
+}
+
+/// Fails early, with the address, when a public or admin listener cannot be bound: Pingora would
+/// otherwise panic inside a service task and keep running without that listener.
+fn check_listeners(config: &Config) -> Result<(), StartError> {
+    let mut addrs: Vec<SocketAddr> = config.server.listen.clone();
+    addrs.extend(config.server.admin_listen);
+    if let Some(tls) = &config.server.tls {
+        addrs.extend(tls.listen.iter().copied());
+    }
+    for addr in addrs {
+        std::net::TcpListener::bind(addr).map_err(|source| StartError::Listen { addr, source })?;
+    }
+    Ok(())
+}
+
+/// Turns `/readyz` green once the first public listener accepts connections.
+struct ReadinessProbe {
+    shared: Arc<Shared>,
+    addr: Option<SocketAddr>,
+}
+
+#[async_trait]
+impl BackgroundService for ReadinessProbe {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(mut addr) = self.addr else {
+            self.shared.set_ready();
+            return;
+        };
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        loop {
+            let ok = tokio::task::spawn_blocking(move || {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+            })
+            .await
+            .unwrap_or(false);
+            if ok {
+                self.shared.set_ready();
+                tracing::info!(%addr, "imgforge is serving");
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+/// Signal handling: SIGTERM drains, SIGQUIT hands the listeners to a new process, SIGINT stops
+/// at once.
+struct Signals {
+    shared: Arc<Shared>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Signals {
+    async fn recv(&self) -> ShutdownSignal {
+        let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = quit.recv() => {
+                tracing::info!("SIGQUIT: handing listeners to the new process, then draining");
+                self.shared.set_draining();
+                ShutdownSignal::GracefulUpgrade
+            }
+            _ = term.recv() => {
+                tracing::info!(grace_period_ms = self.grace.as_millis() as u64, "SIGTERM: draining");
+                self.shared.set_draining();
+                exit_when_drained(self.shared.clone(), self.grace);
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: stopping now");
+                ShutdownSignal::FastShutdown
+            }
+        }
+    }
+}
+
+/// Pingora waits out the whole grace period even when idle; exit as soon as nothing is in flight.
+fn exit_when_drained(shared: Arc<Shared>, grace: Duration) {
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        // Let the listeners close before the first look, so no new request slips in after it.
+        std::thread::sleep(Duration::from_millis(200));
+        loop {
+            let in_flight = shared.metrics.in_flight.get();
+            if in_flight <= 0 {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    "drained: exiting"
+                );
+                std::process::exit(0);
+            }
+            if started.elapsed() >= grace {
+                tracing::warn!(in_flight, "grace period over with requests in flight");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    });
+}

@@ -1,0 +1,113 @@
+//! State shared by the edge and the admin listener.
+//!
+//! The routing table and the backends live together in a [`Runtime`] behind an `ArcSwap`, so a
+//! future config reload swaps them in one step while in-flight requests keep the old one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use pingora::services::ServiceWithDependents;
+
+use crate::config::{Config, Origin};
+use crate::metrics::Metrics;
+use crate::routing::Router;
+use crate::static_files::LocalRoot;
+use crate::upstream::Pool;
+
+/// Where a site's requests go.
+pub enum Backend {
+    Pool(Arc<Pool>),
+    Root(Arc<LocalRoot>),
+}
+
+/// Routing table + backends, built from one config.
+pub struct Runtime {
+    pub config: Arc<Config>,
+    pub router: Router,
+    /// By site name.
+    pub backends: HashMap<String, Backend>,
+}
+
+impl Runtime {
+    /// Builds the runtime; returns the health-check services the server must run.
+    pub fn build(
+        config: Arc<Config>,
+    ) -> Result<(Self, Vec<Box<dyn ServiceWithDependents>>), String> {
+        let router = Router::new(&config);
+        let mut backends = HashMap::new();
+        let mut services = Vec::new();
+        for site in &config.sites {
+            let backend = match &site.origin {
+                Origin::Servers(up) => {
+                    let (pool, svc) = Pool::new(&site.name, up)
+                        .map_err(|e| format!("site {:?}: origin pool: {e}", site.name))?;
+                    services.extend(svc);
+                    Backend::Pool(pool)
+                }
+                Origin::Root(dir) => Backend::Root(Arc::new(
+                    LocalRoot::new(dir)
+                        .map_err(|e| format!("site {:?}: root {}: {e}", site.name, dir.display()))?,
+                )),
+            };
+            backends.insert(site.name.clone(), backend);
+        }
+        Ok((
+            Self {
+                config,
+                router,
+                backends,
+            },
+            services,
+        ))
+    }
+}
+
+/// Process-wide state.
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub metrics: Metrics,
+    started: Instant,
+    ready: AtomicBool,
+    draining: AtomicBool,
+}
+
+impl Shared {
+    /// Wraps a runtime; not ready until [`Shared::set_ready`].
+    pub fn new(runtime: Runtime, metrics: Metrics) -> Arc<Self> {
+        Arc::new(Self {
+            runtime: ArcSwap::from_pointee(runtime),
+            metrics,
+            started: Instant::now(),
+            ready: AtomicBool::new(false),
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// Seconds since start.
+    pub fn uptime(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    /// Serving: the public listeners accept connections and no shutdown has begun.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// Marks the public listeners as accepting.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// A shutdown or upgrade has begun: readiness turns false so balancers stop sending traffic.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Release);
+    }
+
+    /// See [`Shared::set_draining`].
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
