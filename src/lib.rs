@@ -1,1 +1,3 @@
 //! imgforge
+
+pub mod static_files;
