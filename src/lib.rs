@@ -8,6 +8,8 @@
 //! - [`admin`]: the admin listener: `/health`, `/readyz`, `/status`, `/metrics`.
 //! - [`metrics`]: the Prometheus registry and the gateway's metric families.
 //! - [`telemetry`]: tracing set-up and the access log line.
+//! - [`static_files`]: a local directory served as a site's origin (safe paths, ranges, validators).
+//! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
 pub mod config;
