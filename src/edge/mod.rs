@@ -91,7 +91,11 @@ impl ProxyHttp for Gateway {
                 Ok(false)
             }
             Some(Backend::Root(root)) => {
-                let served = root.serve(session, &path).await.map_err(|e| {
+                let extra = [(
+                    http::HeaderName::from_static("x-request-id"),
+                    ctx.request_id.clone(),
+                )];
+                let served = root.serve(session, &path, &extra).await.map_err(|e| {
                     Error::because(ErrorType::WriteError, "serving local root", e)
                 })?;
                 ctx.status = Some(served.status);

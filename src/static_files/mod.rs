@@ -5,7 +5,7 @@
 //! ```ignore
 //! // in ProxyHttp::request_filter, for a site with `root = ...`:
 //! let path = session.req_header().uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
-//! match site.local_root.serve(session, &path).await {
+//! match site.local_root.serve(session, &path, &[]).await {
 //!     Ok(served) => { /* log served.status / served.body_bytes */ Ok(true) }
 //!     // The response could not be completed: return the error so Pingora
 //!     // drops the connection (a Content-Length may have been promised).
@@ -182,13 +182,15 @@ impl LocalRoot {
     ///
     /// Always answers the client (errors included) and returns what was
     /// sent; `Err` only if the response could not be completed, in which
-    /// case the connection must be dropped.
+    /// case the connection must be dropped. `extra_headers` go on every
+    /// response (the gateway adds its `X-Request-Id`).
     pub async fn serve(
         &self,
         session: &mut pingora::proxy::Session,
         path: &str,
+        extra_headers: &[(http::HeaderName, String)],
     ) -> Result<Served, LocalError> {
-        serve::serve(self, session, path).await
+        serve::serve(self, session, path, extra_headers).await
     }
 
     /// Read a whole file (at most `max_bytes`) from a path relative to the

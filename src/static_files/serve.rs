@@ -127,15 +127,24 @@ fn set(resp: &mut ResponseHeader, name: HeaderName, value: String) -> Result<(),
     resp.insert_header(name, value).map_err(downstream)
 }
 
+fn set_all(resp: &mut ResponseHeader, extra: &[(HeaderName, String)]) -> Result<(), LocalError> {
+    for (name, value) in extra {
+        set(resp, name.clone(), value.clone())?;
+    }
+    Ok(())
+}
+
 /// Write a complete plain-text error response.
 async fn answer_error(
     session: &mut Session,
+    extra: &[(HeaderName, String)],
     status: u16,
     is_head: bool,
     total_len: Option<u64>,
 ) -> Result<Served, LocalError> {
     let msg = status_message(status);
     let mut resp = ResponseHeader::build(status, Some(5)).map_err(downstream)?;
+    set_all(&mut resp, extra)?;
     set(
         &mut resp,
         header::CONTENT_TYPE,
@@ -167,11 +176,12 @@ pub(super) async fn serve(
     root: &LocalRoot,
     session: &mut Session,
     path: &str,
+    extra: &[(HeaderName, String)],
 ) -> Result<Served, LocalError> {
     let method = session.req_header().method.clone();
     let is_head = method == Method::HEAD;
     if method != Method::GET && !is_head {
-        return answer_error(session, 405, is_head, None).await;
+        return answer_error(session, extra, 405, is_head, None).await;
     }
     let opened = match open(root, path).await {
         Ok(o) => o,
@@ -179,7 +189,7 @@ pub(super) async fn serve(
             if let LocalError::Io(io) = &e {
                 tracing::error!(path, error = %io, "static_files: cannot open file");
             }
-            return answer_error(session, e.status(), is_head, None).await;
+            return answer_error(session, extra, e.status(), is_head, None).await;
         }
     };
 
@@ -206,7 +216,7 @@ pub(super) async fn serve(
 
     let (status, start, end) = match decision {
         Decision::RangeNotSatisfiable => {
-            return answer_error(session, 416, is_head, Some(opened.len)).await;
+            return answer_error(session, extra, 416, is_head, Some(opened.len)).await;
         }
         Decision::NotModified => (304, 0, 0),
         Decision::Full => (200, 0, opened.len),
@@ -214,6 +224,7 @@ pub(super) async fn serve(
     };
 
     let mut resp = ResponseHeader::build(status, Some(8)).map_err(downstream)?;
+    set_all(&mut resp, extra)?;
     set(&mut resp, header::ETAG, etag)?;
     set(
         &mut resp,

@@ -39,7 +39,7 @@ async fn roundtrip(root: &LocalRoot, req: &str) -> (Served, Resp) {
             .path_and_query()
             .map_or("/", |p| p.as_str());
         let path = path.to_owned();
-        let served = serve(root, &mut session, &path).await;
+        let served = serve(root, &mut session, &path, &[]).await;
         drop(session); // closes the stream: the client sees EOF
         served
     };
@@ -398,7 +398,7 @@ fn serve_future_is_send() {
         root: &'a LocalRoot,
         session: &'a mut Session,
     ) -> impl Future<Output = Result<Served, LocalError>> + Send + 'a {
-        root.serve(session, "/")
+        root.serve(session, "/", &[])
     }
     let _ = check;
 }
