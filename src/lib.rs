@@ -12,13 +12,13 @@
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
-pub mod config;
-pub mod routing;
-pub mod upstream;
-pub mod metrics;
-pub mod telemetry;
 pub mod admin;
+pub mod config;
 pub mod edge;
+pub mod metrics;
+pub mod routing;
 pub mod server;
 pub mod state;
 pub mod static_files;
+pub mod telemetry;
+pub mod upstream;

@@ -26,7 +26,10 @@ impl Metrics {
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("imgforge_requests_total", "Requests answered by the gateway"),
+            Opts::new(
+                "imgforge_requests_total",
+                "Requests answered by the gateway",
+            ),
             &["site", "route", "status"],
         )?;
         let duration = HistogramVec::new(

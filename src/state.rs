@@ -47,10 +47,11 @@ impl Runtime {
                     services.extend(svc);
                     Backend::Pool(pool)
                 }
-                Origin::Root(dir) => Backend::Root(Arc::new(
-                    LocalRoot::new(dir)
-                        .map_err(|e| format!("site {:?}: root {}: {e}", site.name, dir.display()))?,
-                )),
+                Origin::Root(dir) => {
+                    Backend::Root(Arc::new(LocalRoot::new(dir).map_err(|e| {
+                        format!("site {:?}: root {}: {e}", site.name, dir.display())
+                    })?))
+                }
             };
             backends.insert(site.name.clone(), backend);
         }

@@ -8,7 +8,11 @@ fn raw_get(port: u16, host: &str, target: &str) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
         .expect("timeout");
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").expect("write");
+    write!(
+        s,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     String::from_utf8_lossy(&out).into_owned()
@@ -33,7 +37,10 @@ async fn serves_files_with_validators_and_ranges() {
     assert!(r.headers().contains_key("last-modified"));
     assert!(r.headers().contains_key("x-request-id"));
     let etag = r.headers()["etag"].to_str().expect("etag").to_string();
-    assert_eq!(r.bytes().await.expect("body").as_ref(), pattern(5000).as_slice());
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        pattern(5000).as_slice()
+    );
 
     let r = gw
         .request(reqwest::Method::GET, "l.test", "/img/a.jpg")
@@ -51,7 +58,10 @@ async fn serves_files_with_validators_and_ranges() {
         .expect("send");
     assert_eq!(r.status(), 206);
     assert_eq!(r.headers()["content-range"], "bytes 100-199/5000");
-    assert_eq!(r.bytes().await.expect("body").as_ref(), &pattern(5000)[100..200]);
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        &pattern(5000)[100..200]
+    );
 
     let r = gw
         .request(reqwest::Method::HEAD, "l.test", "/style.css")
@@ -62,7 +72,10 @@ async fn serves_files_with_validators_and_ranges() {
     assert_eq!(r.headers()["content-type"], "text/css");
     assert_eq!(r.headers()["content-length"], "6");
 
-    assert_eq!(gw.get("l.test", "/").await.text().await.expect("b"), "<h1>hi</h1>");
+    assert_eq!(
+        gw.get("l.test", "/").await.text().await.expect("b"),
+        "<h1>hi</h1>"
+    );
     assert_eq!(gw.get("l.test", "/missing.jpg").await.status(), 404);
 }
 
@@ -70,8 +83,11 @@ async fn serves_files_with_validators_and_ranges() {
 async fn traversal_attempts_never_leave_the_root() {
     let outside = tree(&[("secret.txt", b"TOP SECRET")]);
     let root = tree(&[("pub/ok.txt", b"ok")]);
-    std::os::unix::fs::symlink(outside.path().join("secret.txt"), root.path().join("pub/link.txt"))
-        .expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        root.path().join("pub/link.txt"),
+    )
+    .expect("symlink");
     let gw = Gateway::builder()
         .config(&root_site("local", &["l.test"], root.path()))
         .start()
@@ -105,7 +121,17 @@ async fn traversal_attempts_never_leave_the_root() {
             status == 400 || status == 404,
             "{a}: expected 400/404, got {status}\n{resp}"
         );
-        assert!(!resp.contains("TOP SECRET") && !resp.contains("root:"), "{a} leaked");
+        assert!(
+            !resp.contains("TOP SECRET") && !resp.contains("root:"),
+            "{a} leaked"
+        );
     }
-    assert_eq!(gw.get("l.test", "/pub/ok.txt").await.text().await.expect("b"), "ok");
+    assert_eq!(
+        gw.get("l.test", "/pub/ok.txt")
+            .await
+            .text()
+            .await
+            .expect("b"),
+        "ok"
+    );
 }

@@ -15,12 +15,18 @@ async fn bodies_pass_through_intact() {
     let r = gw.get("s.test", "/blob/49152").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-length"], "49152");
-    assert_eq!(r.bytes().await.expect("body").as_ref(), pattern(49152).as_slice());
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        pattern(49152).as_slice()
+    );
 
     // Chunked from the origin stays a correct stream.
     let r = gw.get("s.test", "/chunked/100000").await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().await.expect("body").as_ref(), pattern(100_000).as_slice());
+    assert_eq!(
+        r.bytes().await.expect("body").as_ref(),
+        pattern(100_000).as_slice()
+    );
 
     // A large body (64 MiB) is streamed, not buffered whole.
     let n = 64 << 20;
@@ -79,7 +85,11 @@ async fn keeps_client_connections_alive() {
             let mut got = Vec::new();
             while !got.ends_with(b"\r\n\r\no") {
                 let n = s.read(&mut buf).expect("read");
-                assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&got));
+                assert!(
+                    n > 0,
+                    "connection closed after {:?}",
+                    String::from_utf8_lossy(&got)
+                );
                 got.extend_from_slice(&buf[..n]);
             }
             let text = String::from_utf8_lossy(&got);

@@ -8,7 +8,12 @@ async fn hosts_route_to_their_sites() {
     let shop = Origin::start("shop").await;
     let blog = Origin::start("blog").await;
     let gw = Gateway::builder()
-        .config(&site("shop", &["shop.test", "*.shop.test"], &[shop.addr], ""))
+        .config(&site(
+            "shop",
+            &["shop.test", "*.shop.test"],
+            &[shop.addr],
+            "",
+        ))
         .config(&site("blog", &["Blog.Test"], &[blog.addr], ""))
         .start()
         .await;
@@ -53,7 +58,10 @@ async fn default_site_takes_unknown_hosts() {
     let r = gw.get("whatever.test", "/id").await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "main");
-    assert_eq!(gw.get("other.test", "/id").await.text().await.expect("b"), "other");
+    assert_eq!(
+        gw.get("other.test", "/id").await.text().await.expect("b"),
+        "other"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,11 +81,16 @@ prefix = "/img/raw"
 kind = "proxy"
 "#;
     let gw = Gateway::builder()
-        .config(&format!("{}{routes}", site("s", &["s.test"], &[origin.addr], "")))
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
         .start()
         .await;
     // `/img/...` is the image route: an unsigned URL is refused before any origin is touched.
-    let r = gw.get("s.test", "/img/unsafe/rs:fit:10:10/plain/a.jpg").await;
+    let r = gw
+        .get("s.test", "/img/unsafe/rs:fit:10:10/plain/a.jpg")
+        .await;
     assert!(r.status() == 403 || r.status() == 501, "{}", r.status());
     assert_eq!(origin.hits(), 0);
     // `/img/raw/...` is longer and proxies; `/imgx` is not under `/img`.
@@ -91,7 +104,10 @@ async fn path_without_route_is_404_from_the_gateway() {
     let origin = Origin::start("o").await;
     let routes = "[[site.route]]\nprefix = \"/static\"\n";
     let gw = Gateway::builder()
-        .config(&format!("{}{routes}", site("s", &["s.test"], &[origin.addr], "")))
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
         .start()
         .await;
     let r = gw.get("s.test", "/elsewhere").await;

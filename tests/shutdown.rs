@@ -12,7 +12,9 @@ async fn sigterm_lets_an_inflight_request_finish() {
         .config(&site("s", &["s.test"], &[o.addr], ""))
         .start()
         .await;
-    let req = gw.request(reqwest::Method::GET, "s.test", "/slow/1500").send();
+    let req = gw
+        .request(reqwest::Method::GET, "s.test", "/slow/1500")
+        .send();
     let inflight = tokio::spawn(req);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sent = Instant::now();
@@ -25,7 +27,10 @@ async fn sigterm_lets_an_inflight_request_finish() {
         "listener closed while draining"
     );
 
-    let r = inflight.await.expect("join").expect("in-flight request completes");
+    let r = inflight
+        .await
+        .expect("join")
+        .expect("in-flight request completes");
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "slept 1500");
     let code = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(5)));

@@ -25,7 +25,12 @@ async fn consistent_hash_pins_a_path_to_one_server() {
     let a = Origin::start("a").await;
     let b = Origin::start("b").await;
     let gw = Gateway::builder()
-        .config(&site("s", &["s.test"], &[a.addr, b.addr], "lb = \"consistent_hash\""))
+        .config(&site(
+            "s",
+            &["s.test"],
+            &[a.addr, b.addr],
+            "lb = \"consistent_hash\"",
+        ))
         .start()
         .await;
     let mut used_a = false;
@@ -37,7 +42,10 @@ async fn consistent_hash_pins_a_path_to_one_server() {
             assert_eq!(gw.get("s.test", &format!("/p{p}")).await.status(), 404);
         }
         let (da, db) = (a.hits() - a0, b.hits() - b0);
-        assert!((da, db) == (5, 0) || (da, db) == (0, 5), "path {p}: a={da} b={db}");
+        assert!(
+            (da, db) == (5, 0) || (da, db) == (0, 5),
+            "path {p}: a={da} b={db}"
+        );
         used_a |= da > 0;
         used_b |= db > 0;
     }
@@ -59,7 +67,9 @@ async fn failed_connect_retries_on_the_other_server() {
     }
     assert_eq!(a.hits(), 10);
     assert!(
-        gw.metric("imgforge_upstream_errors_total", &[("site", "s")]).await >= 1.0,
+        gw.metric("imgforge_upstream_errors_total", &[("site", "s")])
+            .await
+            >= 1.0,
         "connect failures are counted"
     );
 }
@@ -82,7 +92,11 @@ async fn health_checks_eject_and_restore_a_server() {
     }
     assert_eq!(b.hits(), before, "an ejected server gets no traffic");
     assert_eq!(
-        gw.metric("imgforge_upstream_healthy", &[("server", &b.addr.to_string())]).await,
+        gw.metric(
+            "imgforge_upstream_healthy",
+            &[("server", &b.addr.to_string())]
+        )
+        .await,
         0.0
     );
 
@@ -126,7 +140,12 @@ async fn unreachable_origin_is_502_and_slow_origin_is_504() {
     let slow = Origin::start("slow").await;
     let gw = Gateway::builder()
         .config(&site("dead", &["dead.test"], &[dead], ""))
-        .config(&site("slow", &["slow.test"], &[slow.addr], "read_timeout = \"300ms\""))
+        .config(&site(
+            "slow",
+            &["slow.test"],
+            &[slow.addr],
+            "read_timeout = \"300ms\"",
+        ))
         .start()
         .await;
 
@@ -141,15 +160,26 @@ async fn unreachable_origin_is_502_and_slow_origin_is_504() {
 
     assert_eq!(gw.get("slow.test", "/slow/10").await.status(), 200);
     assert_eq!(
-        gw.metric("imgforge_requests_total", &[("site", "dead"), ("status", "502")]).await,
+        gw.metric(
+            "imgforge_requests_total",
+            &[("site", "dead"), ("status", "502")]
+        )
+        .await,
         1.0
     );
     assert_eq!(
-        gw.metric("imgforge_requests_total", &[("site", "slow"), ("status", "504")]).await,
+        gw.metric(
+            "imgforge_requests_total",
+            &[("site", "slow"), ("status", "504")]
+        )
+        .await,
         1.0
     );
     let logs = gw.logs();
-    assert!(logs.contains("\"status\":504"), "access log records the 504");
+    assert!(
+        logs.contains("\"status\":504"),
+        "access log records the 504"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,7 +202,11 @@ async fn request_id_and_forwarded_headers() {
         .send()
         .await
         .expect("send");
-    assert_eq!(r.headers()["x-request-id"], "req-42", "echoed to the client");
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "req-42",
+        "echoed to the client"
+    );
     let seen = r.text().await.expect("body");
     for line in [
         "x-request-id: req-42",
@@ -187,9 +221,17 @@ async fn request_id_and_forwarded_headers() {
 
     // Without one, an id is generated, sent to the origin and echoed.
     let r = gw.get("s.test", "/echo").await;
-    let id = r.headers()["x-request-id"].to_str().expect("id").to_string();
+    let id = r.headers()["x-request-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
     assert_eq!(id.len(), 32);
-    assert!(r.text().await.expect("body").contains(&format!("x-request-id: {id}")));
+    assert!(
+        r.text()
+            .await
+            .expect("body")
+            .contains(&format!("x-request-id: {id}"))
+    );
     // A hostile id is replaced, not propagated.
     let r = gw
         .request(reqwest::Method::GET, "s.test", "/echo")

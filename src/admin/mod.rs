@@ -145,9 +145,17 @@ impl ServeHttp for Admin {
                 if self.shared.is_ready() {
                     reply(StatusCode::OK, text, b"ready\n".to_vec())
                 } else if self.shared.is_draining() {
-                    reply(StatusCode::SERVICE_UNAVAILABLE, text, b"draining\n".to_vec())
+                    reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        text,
+                        b"draining\n".to_vec(),
+                    )
                 } else {
-                    reply(StatusCode::SERVICE_UNAVAILABLE, text, b"starting\n".to_vec())
+                    reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        text,
+                        b"starting\n".to_vec(),
+                    )
                 }
             }
             "/status" => reply(StatusCode::OK, "application/json", self.status_json()),

@@ -72,7 +72,11 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
             cfg.log.format = match v {
                 "json" => LogFormat::Json,
                 "pretty" => LogFormat::Pretty,
-                _ => return Err(format!("invalid format {v:?}: expected \"json\" or \"pretty\"")),
+                _ => {
+                    return Err(format!(
+                        "invalid format {v:?}: expected \"json\" or \"pretty\""
+                    ));
+                }
             }
         }
         "IMGFORGE_LOG_LEVEL" => cfg.log.level = v.to_string(),
@@ -143,8 +147,8 @@ mod tests {
     #[test]
     fn bad_override_names_variable() {
         let mut cfg = FileConfig::default();
-        let err = apply(&mut cfg, env(&[("IMGFORGE_TRANSFORM_TIMEOUT", "soon")]))
-            .expect_err("invalid");
+        let err =
+            apply(&mut cfg, env(&[("IMGFORGE_TRANSFORM_TIMEOUT", "soon")])).expect_err("invalid");
         let text = err.to_string();
         assert!(text.contains("IMGFORGE_TRANSFORM_TIMEOUT"), "{text}");
         assert!(text.contains("invalid duration"), "{text}");

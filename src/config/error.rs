@@ -92,7 +92,7 @@ impl Locator<'_> {
     }
 
     /// Converts a TOML/serde error, recovering the key path from the text around its span.
-    pub fn from_toml(&self, err: &toml::de::Error) -> ConfigError {
+    pub fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
         let message = err.message().trim().to_string();
         match err.span() {
             Some(span) if span != (0..0) => {
@@ -128,7 +128,10 @@ fn key_path_at(text: &str, offset: usize) -> String {
         .find(|l| l.starts_with('['))
         .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     if line.starts_with('[') {
-        return line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        return line
+            .trim_matches(|c| c == '[' || c == ']')
+            .trim()
+            .to_string();
     }
     let key = line
         .split_once('=')
@@ -151,6 +154,9 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 9), (2, 1));
         assert_eq!(key_path_at(text, 19), "server.threads");
-        assert_eq!(key_path_at(text, text.find("name").unwrap_or(0)), "site.name");
+        assert_eq!(
+            key_path_at(text, text.find("name").unwrap_or(0)),
+            "site.name"
+        );
     }
 }

@@ -46,7 +46,8 @@ pub fn parse(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
     let loc = Locator { path, text };
-    let mut file: schema::FileConfig = toml::from_str(text).map_err(|e| vec![loc.from_toml(&e)])?;
+    let mut file: schema::FileConfig =
+        toml::from_str(text).map_err(|e| vec![loc.toml_error(&e)])?;
     env::apply(&mut file, env).map_err(|e| vec![e])?;
     read_secret_files(&mut file, &loc)?;
     model::build(file, &loc)
@@ -75,7 +76,8 @@ fn read_secret_files(
                 "give admin_token or admin_token_file, not both",
             ));
         }
-        s.admin_token = read(&loc.resolve(&p), "server.admin_token_file", &mut errs).map(|t| t.trim().to_string());
+        s.admin_token = read(&loc.resolve(&p), "server.admin_token_file", &mut errs)
+            .map(|t| t.trim().to_string());
     }
     for site in &mut file.site {
         for route in &mut site.get_mut().route {
@@ -132,7 +134,10 @@ servers = ["127.0.0.1:1"]
         let text = format!("[server]\nthreads = 2\nlisten_on = 1\n{MINIMAL}");
         let errs = parse_str(&text).expect_err("unknown key");
         let msg = errs[0].to_string();
-        assert!(msg.starts_with("test.toml:3:1: key `server.listen_on`"), "{msg}");
+        assert!(
+            msg.starts_with("test.toml:3:1: key `server.listen_on`"),
+            "{msg}"
+        );
         assert!(msg.contains("unknown field"), "{msg}");
     }
 

@@ -363,21 +363,21 @@ fn server(
         None
     } else {
         let a = socket_addr(&s.admin_listen, "server.admin_listen", loc, errs);
-        if let Some(a) = a {
-            if listen.contains(&a) {
-                errs.push(loc.at(
-                    s.admin_listen.span(),
-                    "server.admin_listen",
-                    format!("{a} is also a public listener: the admin listener needs its own address"),
-                ));
-            }
+        if let Some(a) = a
+            && listen.contains(&a)
+        {
+            errs.push(loc.at(
+                s.admin_listen.span(),
+                "server.admin_listen",
+                format!("{a} is also a public listener: the admin listener needs its own address"),
+            ));
         }
         a
     };
     if s.threads == 0 {
         errs.push(loc.whole("server.threads", "must be at least 1"));
     }
-    let tls = s.tls.as_ref().and_then(|t| {
+    let tls = s.tls.as_ref().map(|t| {
         let span = t.span();
         let t = t.get_ref();
         let mut listen = Vec::new();
@@ -401,11 +401,7 @@ fn server(
                 ));
             }
         }
-        Some(TlsSettings {
-            listen,
-            cert,
-            key,
-        })
+        TlsSettings { listen, cert, key }
     });
     ServerSettings {
         listen,
@@ -488,14 +484,14 @@ fn origin(
         }
     }
     let health_check = o.health_check.as_ref().map(|h| {
-        if let Some(p) = &h.path {
-            if !p.starts_with('/') {
-                errs.push(loc.at(
-                    span.clone(),
-                    "site.origin.health_check.path",
-                    format!("{p:?} must start with '/'"),
-                ));
-            }
+        if let Some(p) = &h.path
+            && !p.starts_with('/')
+        {
+            errs.push(loc.at(
+                span.clone(),
+                "site.origin.health_check.path",
+                format!("{p:?} must start with '/'"),
+            ));
         }
         if h.interval.0.is_zero() {
             errs.push(loc.at(
@@ -514,7 +510,10 @@ fn origin(
     });
     let mut request_headers = Vec::new();
     for (k, v) in &o.request_headers {
-        match (HeaderName::try_from(k.as_str()), HeaderValue::try_from(v.as_str())) {
+        match (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
             (Ok(k), Ok(v)) => request_headers.push((k, v)),
             _ => errs.push(loc.at(
                 span.clone(),
@@ -523,14 +522,14 @@ fn origin(
             )),
         }
     }
-    if let Some(h) = &o.host_header {
-        if HeaderValue::try_from(h.as_str()).is_err() || h.is_empty() {
-            errs.push(loc.at(
-                span.clone(),
-                "site.origin.host_header",
-                format!("invalid host header {h:?}"),
-            ));
-        }
+    if let Some(h) = &o.host_header
+        && (HeaderValue::try_from(h.as_str()).is_err() || h.is_empty())
+    {
+        errs.push(loc.at(
+            span.clone(),
+            "site.origin.host_header",
+            format!("invalid host header {h:?}"),
+        ));
     }
     for (key, d) in [
         ("site.origin.connect_timeout", o.connect_timeout.0),
@@ -611,7 +610,9 @@ fn routes(
         let rate_limit = r.rate_limit.as_ref().and_then(|rl| match rate(&rl.rate) {
             Ok(per_second) => Some(RateLimit {
                 per_second,
-                burst: rl.burst.unwrap_or_else(|| per_second.ceil().max(1.0) as u32),
+                burst: rl
+                    .burst
+                    .unwrap_or_else(|| per_second.ceil().max(1.0) as u32),
             }),
             Err(m) => {
                 errs.push(loc.at(span.clone(), "site.route.rate_limit.rate", m));
@@ -629,12 +630,9 @@ fn routes(
                 }
                 RouteKind::Proxy
             }
-            RouteKindName::Imgproxy => RouteKind::Imgproxy(Box::new(imgproxy_route(
-                r,
-                span.clone(),
-                loc,
-                errs,
-            ))),
+            RouteKindName::Imgproxy => {
+                RouteKind::Imgproxy(Box::new(imgproxy_route(r, span.clone(), loc, errs)))
+            }
         };
         out.push(Route {
             prefix: prefix.clone(),
@@ -649,7 +647,7 @@ fn routes(
             rate_limit: None,
         });
     }
-    out.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    out.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     out
 }
 
@@ -731,9 +729,7 @@ fn imgproxy_route(
             errs.push(loc.at(
                 span.clone(),
                 "site.route.allowed_sources",
-                format!(
-                    "{src:?} must end with '/' (otherwise \"{src}@evil.example\" would match)"
-                ),
+                format!("{src:?} must end with '/' (otherwise \"{src}@evil.example\" would match)"),
             ));
         }
     }
@@ -788,14 +784,7 @@ mod tests {
             Ok(HostPattern::Suffix(".example.com".into()))
         );
         for bad in [
-            "",
-            "*.",
-            "a..b",
-            "http://x",
-            "x:80",
-            "*x.com",
-            "a.*.com",
-            "sp ace",
+            "", "*.", "a..b", "http://x", "x:80", "*x.com", "a.*.com", "sp ace",
         ] {
             assert!(host_pattern(bad).is_err(), "{bad}");
         }

@@ -56,11 +56,15 @@ impl ByteSize {
 }
 
 fn size_expected(text: &str) -> String {
-    format!("invalid size {text:?}: expected a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. \"256MiB\"")
+    format!(
+        "invalid size {text:?}: expected a number with an optional unit (B, KiB, MiB, GiB, TiB, KB, MB, GB, TB), e.g. \"256MiB\""
+    )
 }
 
 fn duration_expected(text: &str) -> String {
-    format!("invalid duration {text:?}: expected a number with a unit (ms, s, m, h), e.g. \"5s\" or \"1m30s\"")
+    format!(
+        "invalid duration {text:?}: expected a number with a unit (ms, s, m, h), e.g. \"5s\" or \"1m30s\""
+    )
 }
 
 impl HumanDuration {
@@ -94,7 +98,7 @@ impl HumanDuration {
                 _ => return Err(duration_expected(text)),
             };
             let part = value * secs_per_unit;
-            if !part.is_finite() || part < 0.0 || part > 1e9 {
+            if !part.is_finite() || !(0.0..=1e9).contains(&part) {
                 return Err(duration_expected(text));
             }
             total += Duration::from_secs_f64(part);
@@ -177,7 +181,15 @@ mod tests {
         for (text, want) in ok {
             assert_eq!(ByteSize::parse(text), Ok(ByteSize(want)), "{text}");
         }
-        for bad in ["", "MiB", "12XB", "-1", "1..2MiB", "99999999999999999999", "1e3"] {
+        for bad in [
+            "",
+            "MiB",
+            "12XB",
+            "-1",
+            "1..2MiB",
+            "99999999999999999999",
+            "1e3",
+        ] {
             assert!(ByteSize::parse(bad).is_err(), "{bad} should fail");
         }
     }

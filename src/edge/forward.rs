@@ -5,14 +5,13 @@ use std::fmt::Write;
 /// Keeps a client-supplied request id when it is short and made of safe characters (so it can go
 /// into logs and headers unescaped); otherwise makes a new one.
 pub fn request_id(incoming: Option<&[u8]>) -> String {
-    if let Some(v) = incoming {
-        if !v.is_empty()
-            && v.len() <= 128
-            && v.iter()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:@+=/".contains(b))
-        {
-            return String::from_utf8_lossy(v).into_owned();
-        }
+    if let Some(v) = incoming
+        && !v.is_empty()
+        && v.len() <= 128
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:@+=/".contains(b))
+    {
+        return String::from_utf8_lossy(v).into_owned();
     }
     let n: u128 = rand::random();
     let mut s = String::with_capacity(32);

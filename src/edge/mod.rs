@@ -34,7 +34,12 @@ impl Gateway {
         Self { shared }
     }
 
-    async fn answer(&self, session: &mut Session, ctx: &mut RequestCtx, err: EdgeError) -> Result<bool> {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        err: EdgeError,
+    ) -> Result<bool> {
         ctx.status = Some(err.status());
         respond(session, err.status(), err.message(), &ctx.request_id).await?;
         Ok(true)
@@ -58,13 +63,13 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let req = session.req_header();
-        ctx.request_id = forward::request_id(
-            req.headers.get("x-request-id").map(|v| v.as_bytes()),
-        );
+        ctx.request_id = forward::request_id(req.headers.get("x-request-id").map(|v| v.as_bytes()));
         let runtime = self.shared.runtime.load_full();
         let path = req.uri.path().to_string();
         let (site, route) = match runtime.router.route(host_of(req), &path) {
-            RouteMatch::UnknownHost => return self.answer(session, ctx, EdgeError::UnknownHost).await,
+            RouteMatch::UnknownHost => {
+                return self.answer(session, ctx, EdgeError::UnknownHost).await;
+            }
             RouteMatch::NoRoute { site } => {
                 ctx.site = Some(site.name.clone());
                 return self.answer(session, ctx, EdgeError::NoRoute).await;
@@ -95,9 +100,10 @@ impl ProxyHttp for Gateway {
                     http::HeaderName::from_static("x-request-id"),
                     ctx.request_id.clone(),
                 )];
-                let served = root.serve(session, &path, &extra).await.map_err(|e| {
-                    Error::because(ErrorType::WriteError, "serving local root", e)
-                })?;
+                let served = root
+                    .serve(session, &path, &extra)
+                    .await
+                    .map_err(|e| Error::because(ErrorType::WriteError, "serving local root", e))?;
                 ctx.status = Some(served.status);
                 Ok(true)
             }
@@ -105,7 +111,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
         let Some(pool) = ctx.pool.clone() else {
             return Error::e_explain(ErrorType::InternalError, "no pool for proxied request");
         };
@@ -158,9 +168,7 @@ impl ProxyHttp for Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip().to_string());
-        let tls = session
-            .digest()
-            .is_some_and(|d| d.ssl_digest.is_some());
+        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
         let original_host = host_of(session.req_header()).map(str::to_string);
         let xff = forward::forwarded_for(
             upstream
@@ -200,12 +208,20 @@ impl ProxyHttp for Gateway {
         Ok(())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let err = EdgeError::from_proxy_error(e);
         if let (Some(pool), Some(err)) = (&ctx.pool, &err) {
             // Connect failures were counted in fail_to_connect already.
             if matches!(err, EdgeError::UpstreamTimeout | EdgeError::Upstream)
-                && !matches!(e.etype(), ErrorType::ConnectRefused | ErrorType::ConnectTimedout)
+                && !matches!(
+                    e.etype(),
+                    ErrorType::ConnectRefused | ErrorType::ConnectTimedout
+                )
             {
                 self.shared
                     .metrics
@@ -216,7 +232,9 @@ impl ProxyHttp for Gateway {
         }
         let code = match &err {
             Some(err) => {
-                if let Err(write_err) = respond(session, err.status(), err.message(), &ctx.request_id).await {
+                if let Err(write_err) =
+                    respond(session, err.status(), err.message(), &ctx.request_id).await
+                {
                     tracing::debug!(error = %write_err, "could not write the error response");
                 }
                 err.status()
@@ -268,10 +286,7 @@ impl ProxyHttp for Gateway {
                 upstream: ctx.upstream.map(|a| a.to_string()),
                 cache: None,
                 client: session.client_addr().map(|a| a.to_string()),
-                error: ctx
-                    .error
-                    .clone()
-                    .or_else(|| e.map(|e| e.to_string())),
+                error: ctx.error.clone().or_else(|| e.map(|e| e.to_string())),
             });
         }
     }

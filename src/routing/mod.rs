@@ -23,7 +23,10 @@ pub struct Router {
 /// Result of routing one request.
 #[derive(Debug)]
 pub enum RouteMatch<'a> {
-    Matched { site: &'a Arc<Site>, route: &'a Route },
+    Matched {
+        site: &'a Arc<Site>,
+        route: &'a Route,
+    },
     /// No site for this host (and no default site): 421.
     UnknownHost,
     /// The site has no route for this path: 404.
@@ -50,7 +53,7 @@ impl Router {
                 default = Some(i);
             }
         }
-        suffixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        suffixes.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
         Self {
             sites,
             exact,

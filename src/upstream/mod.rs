@@ -13,11 +13,11 @@ use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::{Consistent, RoundRobin};
 use pingora::lb::{Backend, LoadBalancer};
 use pingora::prelude::HttpPeer;
-use pingora::services::background::{BackgroundService, background_service};
 use pingora::services::ServiceWithDependents;
+use pingora::services::background::{BackgroundService, background_service};
 
-use crate::config::{HealthCheckSettings, UpstreamSettings};
 use crate::config::schema::LbAlgorithm;
+use crate::config::{HealthCheckSettings, UpstreamSettings};
 
 enum Balancer {
     RoundRobin(Arc<LoadBalancer<RoundRobin>>),
@@ -47,7 +47,7 @@ impl Pool {
     pub fn new(
         site: &str,
         settings: &UpstreamSettings,
-    ) -> std::io::Result<(Arc<Self>, Option<Box<dyn ServiceWithDependents>>)> {
+    ) -> std::io::Result<(Arc<Self>, Option<HealthService>)> {
         let addrs: Vec<SocketAddr> = settings.servers.iter().map(|s| s.addr).collect();
         let names = settings
             .servers
@@ -87,11 +87,7 @@ impl Pool {
     /// preferred; when none is left, an untried unhealthy one is returned rather than failing
     /// outright (health checks can lag behind a recovery).
     pub fn select(&self, key: &[u8], tried: &[SocketAddr]) -> Option<SocketAddr> {
-        let untried = |b: &Backend| {
-            b.addr
-                .as_inet()
-                .is_some_and(|a| !tried.contains(a))
-        };
+        let untried = |b: &Backend| b.addr.as_inet().is_some_and(|a| !tried.contains(a));
         let max = self.names.len().max(1) * 4;
         let pick = |accept: &dyn Fn(&Backend, bool) -> bool| match &self.balancer {
             Balancer::RoundRobin(lb) => lb.select_with(key, max, accept),
@@ -157,11 +153,14 @@ impl Pool {
 
 type Check = Box<dyn HealthCheck + Send + Sync + 'static>;
 
+/// The background service running a pool's health checks.
+pub type HealthService = Box<dyn ServiceWithDependents>;
+
 fn balancer<S>(
     addrs: &[SocketAddr],
     hc: Option<(Check, std::time::Duration)>,
     name: &str,
-) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<Box<dyn ServiceWithDependents>>)>
+) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<HealthService>)>
 where
     S: pingora::lb::selection::BackendSelection + Send + Sync + 'static,
     S::Iter: pingora::lb::selection::BackendIter,

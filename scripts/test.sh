@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Sets up and runs every check CI runs: formatting, clippy, and all tests (unit, integration
+# against the real binary and a real loopback origin, config golden tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
