@@ -200,12 +200,14 @@ impl ShutdownSignalWatch for Signals {
             _ = quit.recv() => {
                 tracing::info!("SIGQUIT: handing listeners to the new process, then draining");
                 self.shared.set_draining();
+                // Pingora keeps accepting for its fixed 5 s hand-over window, then closes.
+                exit_when_drained(self.shared.clone(), UPGRADE_HANDOVER, self.grace);
                 ShutdownSignal::GracefulUpgrade
             }
             _ = term.recv() => {
                 tracing::info!(grace_period_ms = self.grace.as_millis() as u64, "SIGTERM: draining");
                 self.shared.set_draining();
-                exit_when_drained(self.shared.clone(), self.grace);
+                exit_when_drained(self.shared.clone(), Duration::ZERO, self.grace);
                 ShutdownSignal::GracefulTerminate
             }
             _ = int.recv() => {
@@ -216,12 +218,17 @@ impl ShutdownSignalWatch for Signals {
     }
 }
 
-/// Pingora waits out the whole grace period even when idle; exit as soon as nothing is in flight.
-fn exit_when_drained(shared: Arc<Shared>, grace: Duration) {
-    let started = Instant::now();
+/// How long Pingora's old process keeps its listeners after handing them over (its
+/// `CLOSE_TIMEOUT`, not configurable in 0.9.1).
+const UPGRADE_HANDOVER: Duration = Duration::from_secs(5);
+
+/// Pingora waits out the whole grace period even when idle; exit as soon as nothing is in flight
+/// once the listeners are closed (`listening_for`), at the latest `grace` later.
+fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Duration) {
     std::thread::spawn(move || {
         // Let the listeners close before the first look, so no new request slips in after it.
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(listening_for + Duration::from_millis(200));
+        let started = Instant::now();
         loop {
             let in_flight = shared.metrics.in_flight.get();
             if in_flight <= 0 {

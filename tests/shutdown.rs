@@ -54,3 +54,60 @@ async fn idle_gateway_exits_promptly_on_sigterm() {
     let code = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(5)));
     assert_eq!(code, Some(0));
 }
+
+/// Zero-downtime binary upgrade: a new process started with `-u` takes the listening sockets
+/// when the old one gets SIGQUIT; requests sent all along never fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrade_hands_over_listeners_without_failed_requests() {
+    let o = Origin::start("o").await;
+    let mut old = Gateway::builder()
+        .config(&site("s", &["s.test"], &[o.addr], ""))
+        .start()
+        .await;
+    let old_pid = old.pid();
+    let url = old.url("/id");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // A new connection per request, so no request rides on a connection the old process
+            // is closing.
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("client");
+            let (mut ok, mut failed) = (0usize, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match client.get(&url).header("Host", "s.test").send().await {
+                    Ok(r) if r.status() == 200 => ok += 1,
+                    Ok(r) => failed.push(format!("status {}", r.status())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let new = old.spawn_upgrade();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    old.signal(libc::SIGQUIT);
+    // The old process keeps serving a few seconds while the new one accepts too, then drains.
+    let code = tokio::task::block_in_place(|| old.wait_exit(Duration::from_secs(15)));
+    assert!(code.is_some(), "old process exited:\n{}", old.logs());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failed) = load.await.expect("join");
+    let new_log = std::fs::read_to_string(&new.log).unwrap_or_default();
+    assert!(
+        failed.is_empty(),
+        "failed requests: {failed:?}\nnew:\n{new_log}"
+    );
+    assert!(ok > 50, "only {ok} requests");
+
+    // Now only the new process answers, on the same port.
+    let r = old.get("s.test", "/id").await;
+    assert_eq!(r.status(), 200);
+    assert_ne!(new.child.id(), old_pid);
+    assert!(new_log.contains("imgforge is serving"), "{new_log}");
+}

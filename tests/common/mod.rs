@@ -420,3 +420,35 @@ pub fn root_site(name: &str, hosts: &[&str], root: &Path) -> String {
         root.display()
     )
 }
+
+/// A second `imgforge -u` process taking over a gateway's listeners; killed when dropped.
+pub struct Successor {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Drop for Successor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    /// Starts `imgforge -u` on the same config: it waits for the old process's listeners, which
+    /// the old process hands over on SIGQUIT.
+    pub fn spawn_upgrade(&self) -> Successor {
+        let log = self.dir.path().join("successor.log");
+        let file = std::fs::File::create(&log).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_imgforge"))
+            .arg("-u")
+            .arg("-c")
+            .arg(self.dir.path().join("imgforge.toml"))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file)
+            .spawn()
+            .expect("spawn successor");
+        Successor { child, log }
+    }
+}
