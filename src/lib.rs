@@ -1,1 +1,2 @@
 //! imgforge
+pub mod imgproxy;
