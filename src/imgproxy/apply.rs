@@ -8,8 +8,8 @@
 use base64::Engine as _;
 
 use super::args::{
-    bool_arg, int_arg, max_args, mp_to_pixels, non_neg_f64, non_neg_u32, parse_bool, parse_gravity,
-    plain_f64, pos_f64, u8_digits, CROP_G, EXTEND_AR_G, EXTEND_G, GRAVITY_G,
+    CROP_G, EXTEND_AR_G, EXTEND_G, GRAVITY_G, bool_arg, int_arg, max_args, mp_to_pixels,
+    non_neg_f64, non_neg_u32, parse_bool, parse_gravity, plain_f64, pos_f64, u8_digits,
 };
 use super::error::UrlError;
 use super::options::{Format, GravityKind, ProcessingOptions, ResizingType, Rgb};
@@ -38,17 +38,96 @@ pub(crate) fn is_security_option(name: &str) -> bool {
 
 /// Every accepted option name and alias (for validating `allowed_options`).
 pub(crate) const OPTION_NAMES: &[&str] = &[
-    "resize", "rs", "size", "s", "resizing_type", "rt", "width", "w", "height", "h", "min-width",
-    "mw", "min-height", "mh", "zoom", "z", "dpr", "enlarge", "el", "extend", "ex",
-    "extend_aspect_ratio", "extend_ar", "exar", "gravity", "g", "crop", "c", "trim", "t",
-    "padding", "pd", "auto_rotate", "ar", "rotate", "rot", "flip", "fl", "background", "bg",
-    "blur", "bl", "sharpen", "sh", "pixelate", "pix", "watermark", "wm", "strip_metadata", "sm",
-    "keep_copyright", "kcr", "strip_color_profile", "scp", "preserve_hdr", "ph",
-    "enforce_thumbnail", "eth", "quality", "q", "format_quality", "fq", "max_bytes", "mb",
-    "format", "f", "ext", "skip_processing", "skp", "raw", "cachebuster", "cb", "expires", "exp",
-    "filename", "fn", "return_attachment", "att", "preset", "pr", "max_src_resolution", "msr",
-    "max_src_file_size", "msfs", "max_animation_frames", "maf",
-    "max_animation_frame_resolution", "mafr", "max_result_dimension", "mrd",
+    "resize",
+    "rs",
+    "size",
+    "s",
+    "resizing_type",
+    "rt",
+    "width",
+    "w",
+    "height",
+    "h",
+    "min-width",
+    "mw",
+    "min-height",
+    "mh",
+    "zoom",
+    "z",
+    "dpr",
+    "enlarge",
+    "el",
+    "extend",
+    "ex",
+    "extend_aspect_ratio",
+    "extend_ar",
+    "exar",
+    "gravity",
+    "g",
+    "crop",
+    "c",
+    "trim",
+    "t",
+    "padding",
+    "pd",
+    "auto_rotate",
+    "ar",
+    "rotate",
+    "rot",
+    "flip",
+    "fl",
+    "background",
+    "bg",
+    "blur",
+    "bl",
+    "sharpen",
+    "sh",
+    "pixelate",
+    "pix",
+    "watermark",
+    "wm",
+    "strip_metadata",
+    "sm",
+    "keep_copyright",
+    "kcr",
+    "strip_color_profile",
+    "scp",
+    "preserve_hdr",
+    "ph",
+    "enforce_thumbnail",
+    "eth",
+    "quality",
+    "q",
+    "format_quality",
+    "fq",
+    "max_bytes",
+    "mb",
+    "format",
+    "f",
+    "ext",
+    "skip_processing",
+    "skp",
+    "raw",
+    "cachebuster",
+    "cb",
+    "expires",
+    "exp",
+    "filename",
+    "fn",
+    "return_attachment",
+    "att",
+    "preset",
+    "pr",
+    "max_src_resolution",
+    "msr",
+    "max_src_file_size",
+    "msfs",
+    "max_animation_frames",
+    "maf",
+    "max_animation_frame_resolution",
+    "mafr",
+    "max_result_dimension",
+    "mrd",
 ];
 
 /// Per-request option application state: preset lookup, loop detection and
@@ -96,7 +175,11 @@ impl<'s> Applier<'s> {
     }
 
     /// Applies presets by name (the `preset` option and only-presets mode).
-    pub(crate) fn apply_presets<'a, I>(&mut self, o: &mut ProcessingOptions, names: I) -> Result<(), UrlError>
+    pub(crate) fn apply_presets<'a, I>(
+        &mut self,
+        o: &mut ProcessingOptions,
+        names: I,
+    ) -> Result<(), UrlError>
     where
         I: IntoIterator<Item = &'a str>,
     {
@@ -134,7 +217,12 @@ impl<'s> Applier<'s> {
     }
 
     /// Applies one option by (alias) name.
-    pub(crate) fn apply(&mut self, o: &mut ProcessingOptions, name: &str, args: &[&str]) -> Result<(), UrlError> {
+    pub(crate) fn apply(
+        &mut self,
+        o: &mut ProcessingOptions,
+        name: &str,
+        args: &[&str],
+    ) -> Result<(), UrlError> {
         // imgproxy indexes args[0] freely because a segment always has one;
         // presets-only callers never get here with none, but stay total anyway.
         let a0 = args.first().copied().unwrap_or("");
@@ -168,9 +256,12 @@ impl<'s> Applier<'s> {
             }
             "enlarge" | "el" => o.enlarge = bool_arg("enlarge", args)?,
             "extend" | "ex" => extend(&mut o.extend, "extend", args, &EXTEND_G)?,
-            "extend_aspect_ratio" | "extend_ar" | "exar" => {
-                extend(&mut o.extend_aspect_ratio, "extend_aspect_ratio", args, &EXTEND_AR_G)?
-            }
+            "extend_aspect_ratio" | "extend_ar" | "exar" => extend(
+                &mut o.extend_aspect_ratio,
+                "extend_aspect_ratio",
+                args,
+                &EXTEND_AR_G,
+            )?,
             "gravity" | "g" => o.gravity = parse_gravity(&GRAVITY_G, o.gravity, args)?,
             "crop" | "c" => {
                 o.crop.width = non_neg_f64("crop.width", a0)?;
@@ -189,7 +280,10 @@ impl<'s> Applier<'s> {
                 max_args("rotate", args, 1)?;
                 let angle = int_arg("rotate", a0)?;
                 if angle % 90 != 0 {
-                    return Err(UrlError::rule("rotate", "Rotation angle must be a multiple of 90".into()));
+                    return Err(UrlError::rule(
+                        "rotate",
+                        "Rotation angle must be a multiple of 90".into(),
+                    ));
                 }
                 // 450 and -90 rotate like 90 and 270; normalising keeps one
                 // spelling per result (imgproxy's gravity remap only knows 90/180/270).
@@ -217,9 +311,13 @@ impl<'s> Applier<'s> {
             "watermark" | "wm" => watermark(o, args)?,
             "strip_metadata" | "sm" => o.strip_metadata = bool_arg("strip_metadata", args)?,
             "keep_copyright" | "kcr" => o.keep_copyright = bool_arg("keep_copyright", args)?,
-            "strip_color_profile" | "scp" => o.strip_color_profile = bool_arg("strip_color_profile", args)?,
+            "strip_color_profile" | "scp" => {
+                o.strip_color_profile = bool_arg("strip_color_profile", args)?
+            }
             "preserve_hdr" | "ph" => o.preserve_hdr = bool_arg("preserve_hdr", args)?,
-            "enforce_thumbnail" | "eth" => o.enforce_thumbnail = bool_arg("enforce_thumbnail", args)?,
+            "enforce_thumbnail" | "eth" => {
+                o.enforce_thumbnail = bool_arg("enforce_thumbnail", args)?
+            }
             "quality" | "q" => {
                 max_args("quality", args, 1)?;
                 o.quality = quality("quality", a0)?;
@@ -228,7 +326,8 @@ impl<'s> Applier<'s> {
             "max_bytes" | "mb" => {
                 max_args("max_bytes", args, 1)?;
                 let n = int_arg("max_bytes", a0)?;
-                o.max_bytes = u64::try_from(n).map_err(|_| UrlError::arg("max_bytes", a0, "positive number or 0"))?;
+                o.max_bytes = u64::try_from(n)
+                    .map_err(|_| UrlError::arg("max_bytes", a0, "positive number or 0"))?;
             }
             "format" | "f" | "ext" => o.format = Some(format_arg(args)?),
             "skip_processing" | "skp" => {
@@ -249,14 +348,17 @@ impl<'s> Applier<'s> {
             }
             "expires" | "exp" => {
                 max_args("expires", args, 1)?;
-                let ts = int_arg("expires", a0).map_err(|_| UrlError::arg("expires", a0, "unix timestamp"))?;
+                let ts = int_arg("expires", a0)
+                    .map_err(|_| UrlError::arg("expires", a0, "unix timestamp"))?;
                 if ts > 0 && ts < self.now_unix {
                     return Err(UrlError::Expired);
                 }
                 o.expires = (ts > 0).then_some(ts);
             }
             "filename" | "fn" => o.filename = Some(filename(args)?),
-            "return_attachment" | "att" => o.return_attachment = bool_arg("return_attachment", args)?,
+            "return_attachment" | "att" => {
+                o.return_attachment = bool_arg("return_attachment", args)?
+            }
             "preset" | "pr" => self.apply_presets(o, args.iter().copied())?,
             "max_src_resolution" | "msr" => {
                 self.security("max_src_resolution")?;
@@ -281,8 +383,10 @@ impl<'s> Applier<'s> {
             "max_animation_frame_resolution" | "mafr" => {
                 self.security("max_animation_frame_resolution")?;
                 max_args("max_animation_frame_resolution", args, 1)?;
-                o.max_animation_frame_resolution =
-                    Some(mp_to_pixels(non_neg_f64("max_animation_frame_resolution", a0)?));
+                o.max_animation_frame_resolution = Some(mp_to_pixels(non_neg_f64(
+                    "max_animation_frame_resolution",
+                    a0,
+                )?));
             }
             "max_result_dimension" | "mrd" => {
                 self.security("max_result_dimension")?;
@@ -303,7 +407,8 @@ fn single_u32(option: &'static str, args: &[&str]) -> Result<u32, UrlError> {
 fn resizing_type(args: &[&str]) -> Result<ResizingType, UrlError> {
     max_args("resizing_type", args, 1)?;
     let a0 = args.first().copied().unwrap_or("");
-    ResizingType::from_name(a0).ok_or_else(|| UrlError::arg("resizing_type", a0, "fit, fill, fill-down, force, auto"))
+    ResizingType::from_name(a0)
+        .ok_or_else(|| UrlError::arg("resizing_type", a0, "fit, fill, fill-down, force, auto"))
 }
 
 /// `size:%width:%height:%enlarge:%extend…`; empty arguments leave fields as they are.
@@ -341,9 +446,15 @@ fn extend(
 fn trim(o: &mut ProcessingOptions, args: &[&str]) -> Result<(), UrlError> {
     max_args("trim", args, 4)?;
     let a0 = args.first().copied().unwrap_or("");
-    o.trim.threshold = if a0.is_empty() { None } else { Some(plain_f64("trim", a0)?) };
+    o.trim.threshold = if a0.is_empty() {
+        None
+    } else {
+        Some(plain_f64("trim", a0)?)
+    };
     o.trim.color = match args.get(1).filter(|s| !s.is_empty()) {
-        Some(c) => Some(Rgb::from_hex(c).ok_or_else(|| UrlError::arg("trim.color", c, "hex-encoded color"))?),
+        Some(c) => Some(
+            Rgb::from_hex(c).ok_or_else(|| UrlError::arg("trim.color", c, "hex-encoded color"))?,
+        ),
         None => None,
     };
     if let Some(h) = args.get(2).filter(|s| !s.is_empty()) {
@@ -405,7 +516,13 @@ fn watermark(o: &mut ProcessingOptions, args: &[&str]) -> Result<(), UrlError> {
     if let Some(p) = args.get(1).filter(|s| !s.is_empty()) {
         wm.position = GravityKind::from_name(p)
             .filter(|k| k.is_anchor() || *k == GravityKind::Replicate)
-            .ok_or_else(|| UrlError::arg("watermark.position", p, "ce, no, ea, so, we, noea, nowe, soea, sowe, re"))?;
+            .ok_or_else(|| {
+                UrlError::arg(
+                    "watermark.position",
+                    p,
+                    "ce, no, ea, so, we, noea, nowe, soea, sowe, re",
+                )
+            })?;
     }
     if let Some(x) = args.get(2).filter(|s| !s.is_empty()) {
         wm.x_offset = plain_f64("watermark.x_offset", x)?;
@@ -428,15 +545,22 @@ fn quality(option: &'static str, s: &str) -> Result<u8, UrlError> {
 }
 
 fn format_quality(o: &mut ProcessingOptions, args: &[&str]) -> Result<(), UrlError> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         let last = args.last().copied().unwrap_or("");
-        return Err(UrlError::rule("format_quality", format!("Missing format_quality for: {last}")));
+        return Err(UrlError::rule(
+            "format_quality",
+            format!("Missing format_quality for: {last}"),
+        ));
     }
     for pair in args.chunks_exact(2) {
         let Some(format) = Format::from_name(pair[0]) else {
-            return Err(UrlError::rule("format_quality", format!("Invalid image format: {}", pair[0])));
+            return Err(UrlError::rule(
+                "format_quality",
+                format!("Invalid image format: {}", pair[0]),
+            ));
         };
-        o.format_quality.insert(format, quality("format_quality", pair[1])?);
+        o.format_quality
+            .insert(format, quality("format_quality", pair[1])?);
     }
     Ok(())
 }

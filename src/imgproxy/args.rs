@@ -81,7 +81,11 @@ pub(crate) fn mp_to_pixels(mp: f64) -> u64 {
     let p = mp * 1_000_000.0;
     let r = p.round();
     // Float→int `as` saturates, which is the right answer for absurd limits.
-    if (p - r).abs() < 1e-6 { r as u64 } else { p.floor() as u64 }
+    if (p - r).abs() < 1e-6 {
+        r as u64
+    } else {
+        p.floor() as u64
+    }
 }
 
 /// Option names used in gravity errors, and which gravity kinds are allowed.
@@ -127,10 +131,18 @@ pub(crate) const EXTEND_AR_G: GravityNames = GravityNames {
 
 /// `%type:%x:%y` applied on top of `current`: offsets not given are kept (as
 /// imgproxy), `sm` clears them and takes no offsets, `fp` needs both in 0..=1.
-pub(crate) fn parse_gravity(names: &GravityNames, current: Gravity, args: &[&str]) -> Result<Gravity, UrlError> {
+pub(crate) fn parse_gravity(
+    names: &GravityNames,
+    current: Gravity,
+    args: &[&str],
+) -> Result<Gravity, UrlError> {
     let a0 = args.first().copied().unwrap_or("");
     let kind = GravityKind::from_name(a0)
-        .filter(|k| k.is_anchor() || *k == GravityKind::FocusPoint || (names.allow_smart && *k == GravityKind::Smart))
+        .filter(|k| {
+            k.is_anchor()
+                || *k == GravityKind::FocusPoint
+                || (names.allow_smart && *k == GravityKind::Smart)
+        })
         .ok_or_else(|| UrlError::arg(names.kind, a0, names.expected))?;
     let mut g = Gravity { kind, ..current };
     match kind {
@@ -151,7 +163,9 @@ pub(crate) fn parse_gravity(names: &GravityNames, current: Gravity, args: &[&str
         finite(s)
             .filter(|v| !fp || (0.0..=1.0).contains(v))
             .map(|v| v + 0.0)
-            .ok_or_else(|| UrlError::arg(name, s, if fp { "number in range 0-1" } else { "number" }))
+            .ok_or_else(|| {
+                UrlError::arg(name, s, if fp { "number in range 0-1" } else { "number" })
+            })
     };
     if let Some(x) = args.get(1).filter(|s| !s.is_empty()) {
         g.x = offset(names.x, x)?;
@@ -183,7 +197,10 @@ mod tests {
         assert!(non_neg_u32("w", "4294967296").is_err());
         assert!(non_neg_f64("bl", "NaN").is_err());
         assert!(non_neg_f64("bl", "inf").is_err());
-        assert_eq!(non_neg_f64("bl", "-0").map(f64::to_bits), Ok(0f64.to_bits()));
+        assert_eq!(
+            non_neg_f64("bl", "-0").map(f64::to_bits),
+            Ok(0f64.to_bits())
+        );
         assert!(pos_f64("dpr", "0").is_err());
         assert!(u8_digits("bg", "+1").is_err());
         assert!(u8_digits("bg", "256").is_err());

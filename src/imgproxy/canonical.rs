@@ -56,7 +56,8 @@ fn megapixels(out: &mut String, pixels: u64) {
 
 /// Filenames that need no encoding inside a path segment.
 fn plain_filename(s: &str) -> bool {
-    s.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
 }
 
 struct Segments(String);
@@ -126,7 +127,12 @@ impl ProcessingOptions {
         flag!(enlarge, "el");
         for (ext, base_ext, def_ext, name) in [
             (&self.extend, &base.extend, &d.extend, "ex"),
-            (&self.extend_aspect_ratio, &base.extend_aspect_ratio, &d.extend_aspect_ratio, "exar"),
+            (
+                &self.extend_aspect_ratio,
+                &base.extend_aspect_ratio,
+                &d.extend_aspect_ratio,
+                "exar",
+            ),
         ] {
             if ext != base_ext || ext != def_ext {
                 let out = s.start(name);
@@ -166,7 +172,14 @@ impl ProcessingOptions {
         }
         if changed!(padding) {
             let p = self.padding;
-            let _ = write!(s.start("pd"), "{}:{}:{}:{}", p.top, p.right, p.bottom, p.left);
+            let _ = write!(
+                s.start("pd"),
+                "{}:{}:{}:{}",
+                p.top,
+                p.right,
+                p.bottom,
+                p.left
+            );
         }
         flag!(auto_rotate, "ar");
         int!(rotate, "rot");
@@ -251,7 +264,8 @@ impl ProcessingOptions {
         }
         flag!(raw, "raw");
         if changed!(cachebuster) {
-            s.start("cb").push_str(self.cachebuster.as_deref().unwrap_or(""));
+            s.start("cb")
+                .push_str(self.cachebuster.as_deref().unwrap_or(""));
         }
         if changed!(filename) {
             let out = s.start("fn");
@@ -356,8 +370,14 @@ mod tests {
             canonical_path("w:1", &Source::Http("http://e.com/a@b?c=%20".into())),
             "/w:1/plain/http://e.com/a%40b%3Fc=%2520"
         );
-        assert_eq!(canonical_path("", &Source::Relative("/a/b.jpg".into())), "/plain/a/b.jpg");
-        assert_eq!(canonical_path("", &Source::Relative("/a:/b.jpg".into())), "/plain//a:/b.jpg");
+        assert_eq!(
+            canonical_path("", &Source::Relative("/a/b.jpg".into())),
+            "/plain/a/b.jpg"
+        );
+        assert_eq!(
+            canonical_path("", &Source::Relative("/a:/b.jpg".into())),
+            "/plain//a:/b.jpg"
+        );
         assert_eq!(
             canonical_path("", &Source::Local("/100% b.jpg".into())),
             "/plain/local:///100%2525%2520b.jpg"

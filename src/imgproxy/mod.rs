@@ -19,6 +19,7 @@
 
 pub mod canonical;
 pub mod error;
+pub mod format;
 pub mod negotiate;
 pub mod options;
 pub mod settings;
@@ -36,9 +37,13 @@ pub use canonical::canonical_path;
 pub use error::UrlError;
 pub use negotiate::{Negotiation, RequestHints, choose_format, choose_format_animated, negotiate};
 pub use options::{
-    Crop, Extend, Format, Gravity, GravityKind, Padding, ProcessingOptions, ResizingType, Rgb, Trim, Watermark,
+    Crop, Extend, Format, Gravity, GravityKind, Padding, ProcessingOptions, ResizingType, Rgb,
+    Trim, Watermark,
 };
-pub use settings::{KeyPair, Presets, RouteSettings, SettingsError, SourcePattern, hex_key_pairs, parse_allowed_sources};
+pub use settings::{
+    KeyPair, Presets, RouteSettings, SettingsError, SourcePattern, hex_key_pairs,
+    parse_allowed_sources,
+};
 pub use signature::sign_path;
 pub use source::Source;
 
@@ -75,7 +80,12 @@ impl ImageRequest {
 
     /// Output format once the source format is known.
     pub fn output_format(&self, source_format: Option<Format>, animated: bool) -> Format {
-        choose_format_animated(self.options.format, &self.negotiation, source_format, animated)
+        choose_format_animated(
+            self.options.format,
+            &self.negotiation,
+            source_format,
+            animated,
+        )
     }
 
     /// Cache variant key: the canonical path plus the `Accept`-driven format
@@ -121,7 +131,11 @@ pub fn parse_request(
 /// segment, no headers). For trusted input only — tools, purge by key, tests:
 /// it skips the signature, the allowed-options list and the security-option
 /// gate, since the canonical form was produced after those checks.
-pub fn parse_canonical(canonical: &str, settings: &RouteSettings, now_unix: i64) -> Result<ImageRequest, UrlError> {
+pub fn parse_canonical(
+    canonical: &str,
+    settings: &RouteSettings,
+    now_unix: i64,
+) -> Result<ImageRequest, UrlError> {
     let rest = path::redenormalize(canonical.split_once('?').map_or(canonical, |(p, _)| p));
     let mode = Mode {
         only_presets: false,
@@ -189,7 +203,11 @@ fn parse_after_signature(
     }
     let negotiation = negotiate::negotiate(hints, settings, &o);
     let canonical = canonical_path(&o.canonical_with_base(settings.presets.baseline()), &source);
-    let used_presets = applier.used_presets.iter().map(|s| (*s).to_owned()).collect();
+    let used_presets = applier
+        .used_presets
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     Ok(ImageRequest {
         options: o,
         source,

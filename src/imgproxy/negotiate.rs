@@ -96,7 +96,10 @@ fn accepts(accept: &str, mime: &str) -> bool {
 }
 
 /// Client-hint DPR and width (`Sec-CH-*` first), when enabled on the route.
-pub(crate) fn client_hints(hints: &RequestHints<'_>, settings: &RouteSettings) -> (Option<f64>, Option<u32>) {
+pub(crate) fn client_hints(
+    hints: &RequestHints<'_>,
+    settings: &RouteSettings,
+) -> (Option<f64>, Option<u32>) {
     if !settings.enable_client_hints {
         return (None, None);
     }
@@ -120,7 +123,11 @@ pub(crate) fn client_hints(hints: &RequestHints<'_>, settings: &RouteSettings) -
 /// auto/enforce setting is on, the request is not `raw`, and either the URL has
 /// no explicit format or an enforce setting is on. Client-hint names are added
 /// whenever client hints are enabled.
-pub fn negotiate(hints: &RequestHints<'_>, settings: &RouteSettings, options: &ProcessingOptions) -> Negotiation {
+pub fn negotiate(
+    hints: &RequestHints<'_>,
+    settings: &RouteSettings,
+    options: &ProcessingOptions,
+) -> Negotiation {
     let accept = hints.accept.unwrap_or("");
     let convertible = !options.raw;
     let webp_on = convertible && (settings.auto_webp || settings.enforce_webp);
@@ -150,7 +157,11 @@ pub fn negotiate(hints: &RequestHints<'_>, settings: &RouteSettings, options: &P
 /// Output format: enforced AVIF/WebP; else the explicit format; else AVIF/WebP
 /// by `Accept` (AVIF first); else the source format if imgforge can encode
 /// it; else JPEG. Animated sources: see [`choose_format_animated`].
-pub fn choose_format(explicit: Option<Format>, negotiation: &Negotiation, source_format: Option<Format>) -> Format {
+pub fn choose_format(
+    explicit: Option<Format>,
+    negotiation: &Negotiation,
+    source_format: Option<Format>,
+) -> Format {
     choose_format_animated(explicit, negotiation, source_format, false)
 }
 
@@ -187,7 +198,12 @@ pub fn choose_format_animated(
 mod tests {
     use super::*;
 
-    fn settings(auto_webp: bool, auto_avif: bool, enforce_webp: bool, hints: bool) -> RouteSettings {
+    fn settings(
+        auto_webp: bool,
+        auto_avif: bool,
+        enforce_webp: bool,
+        hints: bool,
+    ) -> RouteSettings {
         RouteSettings {
             auto_webp,
             auto_avif,
@@ -206,6 +222,16 @@ mod tests {
         assert!(!accepts("image/webpx", "image/webp"));
     }
 
+    /// (settings, accept, options, source format, expected format, `Vary: Accept`)
+    type Row<'a> = (
+        RouteSettings,
+        &'a str,
+        &'a ProcessingOptions,
+        Option<Format>,
+        Format,
+        bool,
+    );
+
     #[test]
     fn table() {
         let chrome = "image/avif,image/webp,image/apng,*/*;q=0.8";
@@ -218,23 +244,101 @@ mod tests {
             raw: true,
             ..ProcessingOptions::default()
         };
-        let h = |a: &'static str| RequestHints {
-            accept: Some(a),
-            ..RequestHints::default()
-        };
-        // (settings, accept, options, source, expected format, vary has Accept)
-        let cases: Vec<(RouteSettings, &str, &ProcessingOptions, Option<Format>, Format, bool)> = vec![
-            (settings(false, false, false, false), chrome, &opts, Some(Format::Png), Format::Png, false),
-            (settings(false, false, false, false), chrome, &opts, Some(Format::Heic), Format::Jpeg, false),
-            (settings(false, false, false, false), chrome, &opts, None, Format::Jpeg, false),
-            (settings(true, false, false, false), chrome, &opts, Some(Format::Png), Format::Webp, true),
-            (settings(true, true, false, false), chrome, &opts, Some(Format::Png), Format::Avif, true),
-            (settings(true, true, false, false), "image/webp", &opts, Some(Format::Png), Format::Webp, true),
-            (settings(true, true, false, false), "text/html", &opts, Some(Format::Gif), Format::Gif, true),
-            (settings(true, false, false, false), chrome, &png, None, Format::Png, false),
-            (settings(false, false, true, false), chrome, &png, None, Format::Webp, true),
-            (settings(false, false, true, false), "image/png", &png, None, Format::Png, true),
-            (settings(true, false, true, false), chrome, &raw, Some(Format::Png), Format::Png, false),
+        fn h(accept: &str) -> RequestHints<'_> {
+            RequestHints {
+                accept: Some(accept),
+                ..RequestHints::default()
+            }
+        }
+        let cases: Vec<Row> = vec![
+            (
+                settings(false, false, false, false),
+                chrome,
+                &opts,
+                Some(Format::Png),
+                Format::Png,
+                false,
+            ),
+            (
+                settings(false, false, false, false),
+                chrome,
+                &opts,
+                Some(Format::Heic),
+                Format::Jpeg,
+                false,
+            ),
+            (
+                settings(false, false, false, false),
+                chrome,
+                &opts,
+                None,
+                Format::Jpeg,
+                false,
+            ),
+            (
+                settings(true, false, false, false),
+                chrome,
+                &opts,
+                Some(Format::Png),
+                Format::Webp,
+                true,
+            ),
+            (
+                settings(true, true, false, false),
+                chrome,
+                &opts,
+                Some(Format::Png),
+                Format::Avif,
+                true,
+            ),
+            (
+                settings(true, true, false, false),
+                "image/webp",
+                &opts,
+                Some(Format::Png),
+                Format::Webp,
+                true,
+            ),
+            (
+                settings(true, true, false, false),
+                "text/html",
+                &opts,
+                Some(Format::Gif),
+                Format::Gif,
+                true,
+            ),
+            (
+                settings(true, false, false, false),
+                chrome,
+                &png,
+                None,
+                Format::Png,
+                false,
+            ),
+            (
+                settings(false, false, true, false),
+                chrome,
+                &png,
+                None,
+                Format::Webp,
+                true,
+            ),
+            (
+                settings(false, false, true, false),
+                "image/png",
+                &png,
+                None,
+                Format::Png,
+                true,
+            ),
+            (
+                settings(true, false, true, false),
+                chrome,
+                &raw,
+                Some(Format::Png),
+                Format::Png,
+                false,
+            ),
         ];
         for (i, (s, accept, o, src, want, vary)) in cases.into_iter().enumerate() {
             let n = negotiate(&h(accept), &s, o);
@@ -254,7 +358,10 @@ mod tests {
             &s,
             &ProcessingOptions::default(),
         );
-        assert_eq!(choose_format_animated(None, &n, Some(Format::Gif), true), Format::Webp);
+        assert_eq!(
+            choose_format_animated(None, &n, Some(Format::Gif), true),
+            Format::Webp
+        );
         assert_eq!(n.preferred(None), Some(Format::Avif));
         assert_eq!(n.preferred(Some(Format::Png)), None);
     }
@@ -271,8 +378,15 @@ mod tests {
         };
         let n = negotiate(&h, &s, &ProcessingOptions::default());
         assert_eq!((n.dpr, n.width), (Some(2.0), Some(100)));
-        assert_eq!(n.vary_header().as_deref(), Some("Sec-CH-DPR, DPR, Sec-CH-Width, Width"));
-        let off = negotiate(&h, &settings(false, false, false, false), &ProcessingOptions::default());
+        assert_eq!(
+            n.vary_header().as_deref(),
+            Some("Sec-CH-DPR, DPR, Sec-CH-Width, Width")
+        );
+        let off = negotiate(
+            &h,
+            &settings(false, false, false, false),
+            &ProcessingOptions::default(),
+        );
         assert_eq!((off.dpr, off.width, off.vary_header()), (None, None, None));
     }
 }

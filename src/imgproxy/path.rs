@@ -96,7 +96,10 @@ pub(crate) fn scheme_len(s: &str) -> Option<usize> {
 }
 
 /// Decodes the source parts into the source URL and the optional extension.
-pub(crate) fn decode_source(parts: &[&str], includes_filename: bool) -> Result<(String, Option<String>), UrlError> {
+pub(crate) fn decode_source(
+    parts: &[&str],
+    includes_filename: bool,
+) -> Result<(String, Option<String>), UrlError> {
     match parts {
         [] => Err(UrlError::EmptySourceUrl),
         ["plain", rest @ ..] if !rest.is_empty() => decode_plain(rest),
@@ -122,19 +125,29 @@ fn split_ext(joined: &str, sep: char) -> Result<(&str, Option<String>), UrlError
 fn decode_plain(parts: &[&str]) -> Result<(String, Option<String>), UrlError> {
     let joined = parts.join("/");
     let (encoded, ext) = split_ext(&joined, '@')?;
-    let bytes = percent_decode(encoded).ok_or_else(|| UrlError::InvalidSourceEncoding(echo(encoded)))?;
-    let url = String::from_utf8(bytes).map_err(|_| UrlError::InvalidSourceEncoding(echo(encoded)))?;
+    let bytes =
+        percent_decode(encoded).ok_or_else(|| UrlError::InvalidSourceEncoding(echo(encoded)))?;
+    let url =
+        String::from_utf8(bytes).map_err(|_| UrlError::InvalidSourceEncoding(echo(encoded)))?;
     Ok((url, ext))
 }
 
-fn decode_base64(parts: &[&str], includes_filename: bool) -> Result<(String, Option<String>), UrlError> {
-    let parts = if includes_filename && parts.len() > 1 { &parts[..parts.len() - 1] } else { parts };
+fn decode_base64(
+    parts: &[&str],
+    includes_filename: bool,
+) -> Result<(String, Option<String>), UrlError> {
+    let parts = if includes_filename && parts.len() > 1 {
+        &parts[..parts.len() - 1]
+    } else {
+        parts
+    };
     let joined = parts.concat();
     let (encoded, ext) = split_ext(&joined, '.')?;
     let bytes = BASE64_LENIENT
         .decode(encoded.trim_end_matches('='))
         .map_err(|_| UrlError::InvalidSourceEncoding(echo(encoded)))?;
-    let url = String::from_utf8(bytes).map_err(|_| UrlError::InvalidSourceEncoding(echo(encoded)))?;
+    let url =
+        String::from_utf8(bytes).map_err(|_| UrlError::InvalidSourceEncoding(echo(encoded)))?;
     Ok((url, ext))
 }
 
@@ -165,18 +178,39 @@ mod tests {
     #[test]
     fn redenormalize_cases_from_imgproxy() {
         let cases = [
-            ("plain/http:/example.com/image.jpg", "plain/http://example.com/image.jpg"),
-            ("plain/https:/example.com/image.jpg", "plain/https://example.com/image.jpg"),
+            (
+                "plain/http:/example.com/image.jpg",
+                "plain/http://example.com/image.jpg",
+            ),
+            (
+                "plain/https:/example.com/image.jpg",
+                "plain/https://example.com/image.jpg",
+            ),
             ("plain/local:/image.jpg", "plain/local:///image.jpg"),
-            ("/rs:fill:300:200/plain/http:/example.com/image.jpg", "rs:fill:300:200/plain/http://example.com/image.jpg"),
-            ("/plain/http://example.com/image.jpg", "plain/http://example.com/image.jpg"),
-            ("/rs:fill:300:200/plain/example.com/image.jpg", "rs:fill:300:200/plain/example.com/image.jpg"),
+            (
+                "/rs:fill:300:200/plain/http:/example.com/image.jpg",
+                "rs:fill:300:200/plain/http://example.com/image.jpg",
+            ),
+            (
+                "/plain/http://example.com/image.jpg",
+                "plain/http://example.com/image.jpg",
+            ),
+            (
+                "/rs:fill:300:200/plain/example.com/image.jpg",
+                "rs:fill:300:200/plain/example.com/image.jpg",
+            ),
             ("", ""),
             ("/", ""),
-            ("/http:/example.com/image.jpg", "http:/example.com/image.jpg"),
+            (
+                "/http:/example.com/image.jpg",
+                "http:/example.com/image.jpg",
+            ),
             ("/plain/http:", "plain/http:"),
             ("/plain/http:/test", "plain/http://test"),
-            ("rs%3Afill%3A300%3A200/plain/https://e.com/i.jpg", "rs:fill:300:200/plain/https://e.com/i.jpg"),
+            (
+                "rs%3Afill%3A300%3A200/plain/https://e.com/i.jpg",
+                "rs:fill:300:200/plain/https://e.com/i.jpg",
+            ),
             ("rs%3Afill%3A300%3A200/abc/abc", "rs:fill:300:200/abc/abc"),
             ("rs%3afill/abc", "rs:fill/abc"),
             // Our difference: a later ":/" inside the URL is left alone.
@@ -189,8 +223,12 @@ mod tests {
 
     #[test]
     fn split_signature_cases() {
-        let (sig, rest) = split_signature("/sig/rs:fill:300:200/plain/http://e.com/i.jpg?a=1").unwrap();
-        assert_eq!((sig, rest.as_ref()), ("sig", "rs:fill:300:200/plain/http://e.com/i.jpg"));
+        let (sig, rest) =
+            split_signature("/sig/rs:fill:300:200/plain/http://e.com/i.jpg?a=1").unwrap();
+        assert_eq!(
+            (sig, rest.as_ref()),
+            ("sig", "rs:fill:300:200/plain/http://e.com/i.jpg")
+        );
         for bad in ["/", "", "/only", "//x", "/sig/"] {
             assert!(split_signature(bad).is_err(), "{bad:?}");
         }
@@ -218,8 +256,14 @@ mod tests {
             decode_source(&["plain", "a@b@c"], false),
             Err(UrlError::MultipleFormats(_))
         ));
-        assert!(matches!(decode_source(&["plain", "@png"], false), Err(UrlError::EmptySourceUrl)));
-        assert!(matches!(decode_source(&[], false), Err(UrlError::EmptySourceUrl)));
+        assert!(matches!(
+            decode_source(&["plain", "@png"], false),
+            Err(UrlError::EmptySourceUrl)
+        ));
+        assert!(matches!(
+            decode_source(&[], false),
+            Err(UrlError::EmptySourceUrl)
+        ));
         assert_eq!(
             decode_source(&["aHR0cDovL2U", "uY29tL2EuanBn.webp"], false).unwrap(),
             ("http://e.com/a.jpg".to_owned(), Some("webp".to_owned()))

@@ -87,7 +87,8 @@ impl KeyPair {
         if key.is_empty() {
             return Err(SettingsError::EmptyKey { index: 0 });
         }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| SettingsError::EmptyKey { index: 0 })?;
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
+            .map_err(|_| SettingsError::EmptyKey { index: 0 })?;
         mac.update(salt);
         Ok(KeyPair { mac })
     }
@@ -120,8 +121,12 @@ pub fn hex_key_pairs(keys: &[String], salts: &[String]) -> Result<Vec<KeyPair>, 
         .zip(salts)
         .enumerate()
         .map(|(index, (k, s))| {
-            let key = hex::decode(k.trim()).map_err(|_| SettingsError::NotHex { what: "key", index })?;
-            let salt = hex::decode(s.trim()).map_err(|_| SettingsError::NotHex { what: "salt", index })?;
+            let key =
+                hex::decode(k.trim()).map_err(|_| SettingsError::NotHex { what: "key", index })?;
+            let salt = hex::decode(s.trim()).map_err(|_| SettingsError::NotHex {
+                what: "salt",
+                index,
+            })?;
             KeyPair::new(&key, &salt).map_err(|_| SettingsError::EmptyKey { index })
         })
         .collect()
@@ -143,7 +148,9 @@ impl SourcePattern {
             reason,
         };
         if !pattern.contains(":/") {
-            return Err(err("must be an absolute URL prefix such as https://cdn.example.com/"));
+            return Err(err(
+                "must be an absolute URL prefix such as https://cdn.example.com/",
+            ));
         }
         if !pattern.ends_with('/') {
             return Err(err("must end with `/`"));
@@ -206,7 +213,9 @@ impl Presets {
                 reason,
             };
             if name.is_empty() || name.contains([':', '/']) {
-                return Err(err("preset names must be non-empty and contain no `:` or `/`".into()));
+                return Err(err(
+                    "preset names must be non-empty and contain no `:` or `/`".into(),
+                ));
             }
             let value = value.trim();
             if value.is_empty() {
@@ -215,7 +224,9 @@ impl Presets {
             let mut segments = Vec::new();
             for seg in value.split('/') {
                 if !seg.contains(':') {
-                    return Err(err(format!("`{seg}` is not an option (expected name:args)")));
+                    return Err(err(format!(
+                        "`{seg}` is not an option (expected name:args)"
+                    )));
                 }
                 segments.push(seg.to_owned());
             }
@@ -230,15 +241,20 @@ impl Presets {
             let mut o = ProcessingOptions::default();
             // now = 0: `exp` inside a preset is checked per request, not at load.
             let mut applier = Applier::new(&presets, true, 0);
-            applier.apply_presets(&mut o, [name.as_str()]).map_err(|e| SettingsError::Preset {
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
+            applier
+                .apply_presets(&mut o, [name.as_str()])
+                .map_err(|e| SettingsError::Preset {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         presets.uses_security = presets
             .defs
             .iter()
-            .filter(|(_, segs)| segs.iter().any(|s| is_security_option(s.split(':').next().unwrap_or(""))))
+            .filter(|(_, segs)| {
+                segs.iter()
+                    .any(|s| is_security_option(s.split(':').next().unwrap_or("")))
+            })
             .map(|(n, _)| n.clone())
             .collect();
         if presets.defs.contains_key("default") {
@@ -254,7 +270,9 @@ impl Presets {
 
     /// Looks a preset up, returning the stored name (for lifetimes) and its options.
     pub(crate) fn get(&self, name: &str) -> Option<(&str, &[String])> {
-        self.defs.get_key_value(name).map(|(k, v)| (k.as_str(), v.as_slice()))
+        self.defs
+            .get_key_value(name)
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
     /// Whether a preset with this name exists.
@@ -403,12 +421,19 @@ mod tests {
         let ok = hex_key_pairs(&["736563726574".into()], &["68656C6C6F".into()]);
         assert_eq!(ok.map(|v| v.len()), Ok(1));
         assert_eq!(
-            hex_key_pairs(&["aa".into(), "zz".into()], &["bb".into(), "cc".into()]).map(|v| v.len()),
-            Err(SettingsError::NotHex { what: "key", index: 1 })
+            hex_key_pairs(&["aa".into(), "zz".into()], &["bb".into(), "cc".into()])
+                .map(|v| v.len()),
+            Err(SettingsError::NotHex {
+                what: "key",
+                index: 1
+            })
         );
         assert_eq!(
             hex_key_pairs(&["aa".into()], &["b".into()]).map(|v| v.len()),
-            Err(SettingsError::NotHex { what: "salt", index: 0 })
+            Err(SettingsError::NotHex {
+                what: "salt",
+                index: 0
+            })
         );
         assert_eq!(
             hex_key_pairs(&["aa".into()], &[]).map(|v| v.len()),
@@ -436,7 +461,10 @@ mod tests {
 
     #[test]
     fn presets_are_validated() {
-        let ok = Presets::parse(&BTreeMap::from([("thumb".into(), "rs:fill:200:200/q:75".into())]));
+        let ok = Presets::parse(&BTreeMap::from([(
+            "thumb".into(),
+            "rs:fill:200:200/q:75".into(),
+        )]));
         assert!(ok.is_ok());
         let cases = [
             ("bad", "rs:fill:-1:-2"),
@@ -447,14 +475,21 @@ mod tests {
             ("a:b", "q:1"),
         ];
         for (name, value) in cases {
-            let err = Presets::parse(&BTreeMap::from([(name.to_owned(), value.to_owned())])).unwrap_err();
-            assert!(matches!(&err, SettingsError::Preset { name: n, .. } if n == name), "{err}");
+            let err =
+                Presets::parse(&BTreeMap::from([(name.to_owned(), value.to_owned())])).unwrap_err();
+            assert!(
+                matches!(&err, SettingsError::Preset { name: n, .. } if n == name),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn validate_catches_misconfiguration() {
-        assert_eq!(RouteSettings::default().validate(), Err(SettingsError::NoKeys));
+        assert_eq!(
+            RouteSettings::default().validate(),
+            Err(SettingsError::NoKeys)
+        );
         let unsigned = RouteSettings {
             allow_unsigned: true,
             ..RouteSettings::default()
@@ -474,6 +509,9 @@ mod tests {
             allowed_options: Some(vec!["w".into(), "widht".into()]),
             ..unsigned
         };
-        assert_eq!(allowed.validate(), Err(SettingsError::AllowedOption("widht".into())));
+        assert_eq!(
+            allowed.validate(),
+            Err(SettingsError::AllowedOption("widht".into()))
+        );
     }
 }

@@ -34,7 +34,11 @@ pub fn sign_path(pair: &KeyPair, path: &str, size: usize) -> String {
 /// Checks the signature segment against `path` (the re-denormalised path after
 /// it, without leading `/`). Returns whether the URL was actually signed
 /// (`false` = accepted as unsigned because the route allows it).
-pub(crate) fn verify(settings: &RouteSettings, signature: &str, path: &str) -> Result<bool, UrlError> {
+pub(crate) fn verify(
+    settings: &RouteSettings,
+    signature: &str,
+    path: &str,
+) -> Result<bool, UrlError> {
     // A ':' means the client left the signature segment out and we are looking
     // at an option; say so instead of "invalid signature".
     let unsigned = |settings: &RouteSettings| {
@@ -52,7 +56,9 @@ pub(crate) fn verify(settings: &RouteSettings, signature: &str, path: &str) -> R
     let trusted = settings
         .trusted_signatures
         .iter()
-        .fold(subtle::Choice::from(0), |acc, t| acc | t.as_bytes().ct_eq(signature.as_bytes()));
+        .fold(subtle::Choice::from(0), |acc, t| {
+            acc | t.as_bytes().ct_eq(signature.as_bytes())
+        });
     if bool::from(trusted) {
         return Ok(true);
     }
@@ -104,10 +110,17 @@ mod tests {
     #[test]
     fn documented_vector() {
         let pair = &hex_key_pairs(&["736563726574".into()], &["68656C6C6F".into()]).unwrap()[0];
-        let path = "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png";
-        assert_eq!(sign_path(pair, path, 32), "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8");
+        let path =
+            "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png";
+        assert_eq!(
+            sign_path(pair, path, 32),
+            "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8"
+        );
         // v4: a path without its leading '/' is hashed with it.
-        assert_eq!(sign_path(pair, &path[1..], 32), "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8");
+        assert_eq!(
+            sign_path(pair, &path[1..], 32),
+            "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8"
+        );
     }
 
     #[test]
@@ -118,38 +131,74 @@ mod tests {
         )
         .unwrap()[0];
         let path = "/rs:fit:300:300/plain/http://img.example.com/pretty/image.jpg";
-        assert_eq!(sign_path(pair, path, 32), "m3k5QADfcKPDj-SDI2AIogZbC3FlAXszuwhtWXYqavc");
+        assert_eq!(
+            sign_path(pair, path, 32),
+            "m3k5QADfcKPDj-SDI2AIogZbC3FlAXszuwhtWXYqavc"
+        );
         assert_eq!(sign_path(pair, path, 8), "m3k5QADfcKM");
     }
 
     #[test]
     fn imgproxy_unit_vectors() {
         let one = raw(&[("test-key", "test-salt")], 32);
-        assert_eq!(verify(&one, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"), Ok(true));
-        assert_eq!(verify(&one, "oWaL7QoW5Ts", "asd"), Err(UrlError::InvalidSignature));
+        assert_eq!(
+            verify(&one, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"),
+            Ok(true)
+        );
+        assert_eq!(
+            verify(&one, "oWaL7QoW5Ts", "asd"),
+            Err(UrlError::InvalidSignature)
+        );
         let truncated = raw(&[("test-key", "test-salt")], 8);
         assert_eq!(verify(&truncated, "oWaL7QoW5Ts", "asd"), Ok(true));
-        let two = raw(&[("test-key", "test-salt"), ("test-key2", "test-salt2")], 32);
-        assert_eq!(verify(&two, "jYz1UZ7j1BCdSzH3pZhaYf0iuz0vusoOTdqJsUT6WXI", "asd"), Ok(true));
-        assert_eq!(verify(&two, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"), Ok(true));
-        assert_eq!(verify(&two, "dtLwhdnPPis", "asd"), Err(UrlError::InvalidSignature));
+        let two = raw(
+            &[("test-key", "test-salt"), ("test-key2", "test-salt2")],
+            32,
+        );
+        assert_eq!(
+            verify(&two, "jYz1UZ7j1BCdSzH3pZhaYf0iuz0vusoOTdqJsUT6WXI", "asd"),
+            Ok(true)
+        );
+        assert_eq!(
+            verify(&two, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"),
+            Ok(true)
+        );
+        assert_eq!(
+            verify(&two, "dtLwhdnPPis", "asd"),
+            Err(UrlError::InvalidSignature)
+        );
         let trusted = RouteSettings {
             trusted_signatures: vec!["truested".into()],
             ..raw(&[("test-key", "test-salt")], 32)
         };
         assert_eq!(verify(&trusted, "truested", "asd"), Ok(true));
-        assert_eq!(verify(&trusted, "untrusted", "asd"), Err(UrlError::InvalidSignatureEncoding));
+        assert_eq!(
+            verify(&trusted, "untrusted", "asd"),
+            Err(UrlError::InvalidSignatureEncoding)
+        );
     }
 
     #[test]
     fn end_to_end_vector_and_errors() {
         let s = raw(&[("test-key", "test-salt")], 32);
         let path = "rs:fill:4:4/plain/local:///test1.png";
-        assert_eq!(verify(&s, "My9d3xq_PYpVHsPrCyww0Kh1w5KZeZhIlWhsa4az1TI", path), Ok(true));
+        assert_eq!(
+            verify(&s, "My9d3xq_PYpVHsPrCyww0Kh1w5KZeZhIlWhsa4az1TI", path),
+            Ok(true)
+        );
         assert_eq!(verify(&s, "unsafe", path), Err(UrlError::InvalidSignature));
-        assert_eq!(verify(&s, "bad-signature", path), Err(UrlError::InvalidSignatureEncoding));
-        assert_eq!(verify(&s, "rs:fill:4:4", path), Err(UrlError::InvalidSignatureEncoding));
-        assert_eq!(verify(&s, &"A".repeat(200), path), Err(UrlError::InvalidSignatureEncoding));
+        assert_eq!(
+            verify(&s, "bad-signature", path),
+            Err(UrlError::InvalidSignatureEncoding)
+        );
+        assert_eq!(
+            verify(&s, "rs:fill:4:4", path),
+            Err(UrlError::InvalidSignatureEncoding)
+        );
+        assert_eq!(
+            verify(&s, &"A".repeat(200), path),
+            Err(UrlError::InvalidSignatureEncoding)
+        );
     }
 
     #[test]
@@ -161,13 +210,22 @@ mod tests {
             ..RouteSettings::default()
         };
         assert_eq!(verify(&open, "unsafe", "x"), Ok(false));
-        assert_eq!(verify(&open, "rs:fill", "x"), Err(UrlError::MalformedSignature));
+        assert_eq!(
+            verify(&open, "rs:fill", "x"),
+            Err(UrlError::MalformedSignature)
+        );
         let mixed = RouteSettings {
             allow_unsigned: true,
             ..raw(&[("test-key", "test-salt")], 32)
         };
-        assert_eq!(verify(&mixed, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"), Ok(true));
+        assert_eq!(
+            verify(&mixed, "oWaL7QoW5TsgbuiS9-5-DI8S3Ibbo1gdB2SteJh3a20", "asd"),
+            Ok(true)
+        );
         assert_eq!(verify(&mixed, "_", "asd"), Ok(false));
-        assert_eq!(verify(&mixed, "w:100", "asd"), Err(UrlError::MalformedSignature));
+        assert_eq!(
+            verify(&mixed, "w:100", "asd"),
+            Err(UrlError::MalformedSignature)
+        );
     }
 }

@@ -35,7 +35,9 @@ impl Source {
             Source::Local(p) => {
                 let mut s = String::with_capacity(p.len() + 8);
                 s.push_str("local://");
-                escape(p, &mut s, |b| needs_uri_escape(b) || matches!(b, b'%' | b'?' | b'#'));
+                escape(p, &mut s, |b| {
+                    needs_uri_escape(b) || matches!(b, b'%' | b'?' | b'#')
+                });
                 Cow::Owned(s)
             }
         }
@@ -44,7 +46,12 @@ impl Source {
 
 /// Bytes that may not appear raw in an HTTP request target.
 fn needs_uri_escape(b: u8) -> bool {
-    b <= b' ' || b >= 0x7f || matches!(b, b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}')
+    b <= b' '
+        || b >= 0x7f
+        || matches!(
+            b,
+            b'"' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'|' | b'}'
+        )
 }
 
 /// Percent-encodes the bytes selected by `pred`.
@@ -97,7 +104,8 @@ fn http(url: &str, scheme_len: usize) -> Result<Source, UrlError> {
     }
     let mut escaped = String::with_capacity(url.len() + 8);
     escape(url, &mut escaped, needs_uri_escape);
-    let uri = http::Uri::try_from(escaped.as_str()).map_err(|_| UrlError::InvalidSource(echo(url)))?;
+    let uri =
+        http::Uri::try_from(escaped.as_str()).map_err(|_| UrlError::InvalidSource(echo(url)))?;
     if uri.host().is_none_or(str::is_empty) {
         return Err(UrlError::InvalidSource(echo(url)));
     }
@@ -117,7 +125,8 @@ fn local(url: &str, scheme_len: usize, settings: &RouteSettings) -> Result<Sourc
     // cut before the path is decoded.
     let path = path.split(['?', '#']).next().unwrap_or("");
     let decoded = percent_decode(path).ok_or_else(|| UrlError::InvalidSourceEncoding(echo(url)))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| UrlError::InvalidSourceEncoding(echo(url)))?;
+    let decoded =
+        String::from_utf8(decoded).map_err(|_| UrlError::InvalidSourceEncoding(echo(url)))?;
     if decoded.contains(['\0', '\\']) {
         return Err(UrlError::InvalidSource(echo(url)));
     }
@@ -160,7 +169,8 @@ fn relative(url: &str) -> Result<Source, UrlError> {
     for raw in path.split('/') {
         // Check the decoded form too: an origin that is a local directory will
         // decode `%2e%2e` into `..`.
-        let decoded = percent_decode(raw).ok_or_else(|| UrlError::InvalidSourceEncoding(echo(url)))?;
+        let decoded =
+            percent_decode(raw).ok_or_else(|| UrlError::InvalidSourceEncoding(echo(url)))?;
         if decoded.iter().any(|b| matches!(b, b'/' | b'\\' | 0)) {
             return Err(UrlError::InvalidSource(echo(url)));
         }
@@ -209,9 +219,21 @@ mod tests {
             ("/caf%C3%A9.jpg", "/caf%C3%A9.jpg"),
         ];
         for (input, want) in cases {
-            assert_eq!(classify(input, &s), Ok(Source::Relative(want.into())), "{input}");
+            assert_eq!(
+                classify(input, &s),
+                Ok(Source::Relative(want.into())),
+                "{input}"
+            );
         }
-        for bad in ["/../etc/passwd", "//evil.com/x", "/a%2e%2e/../../x", "/a%2fb", "/a\\b", "/", "/x%00"] {
+        for bad in [
+            "/../etc/passwd",
+            "//evil.com/x",
+            "/a%2e%2e/../../x",
+            "/a%2fb",
+            "/a\\b",
+            "/",
+            "/x%00",
+        ] {
             assert!(classify(bad, &s).is_err(), "{bad}");
         }
     }
@@ -219,14 +241,33 @@ mod tests {
     #[test]
     fn local_sources() {
         let s = settings();
-        assert_eq!(classify("local:///a/b.jpg", &s), Ok(Source::Local("/a/b.jpg".into())));
-        assert_eq!(classify("local:///a%20b.jpg?x", &s), Ok(Source::Local("/a b.jpg".into())));
-        assert_eq!(classify("local:///a/../b.jpg", &s), Ok(Source::Local("/b.jpg".into())));
-        for bad in ["local:///../x", "local:///a/%2e%2e/%2e%2e/x", "local://host/x", "local:///", "local:///a%00b", "local:///a%5Cb"] {
+        assert_eq!(
+            classify("local:///a/b.jpg", &s),
+            Ok(Source::Local("/a/b.jpg".into()))
+        );
+        assert_eq!(
+            classify("local:///a%20b.jpg?x", &s),
+            Ok(Source::Local("/a b.jpg".into()))
+        );
+        assert_eq!(
+            classify("local:///a/../b.jpg", &s),
+            Ok(Source::Local("/b.jpg".into()))
+        );
+        for bad in [
+            "local:///../x",
+            "local:///a/%2e%2e/%2e%2e/x",
+            "local://host/x",
+            "local:///",
+            "local:///a%00b",
+            "local:///a%5Cb",
+        ] {
             assert!(classify(bad, &s).is_err(), "{bad}");
         }
         let off = RouteSettings::default();
-        assert!(matches!(classify("local:///a.jpg", &off), Err(UrlError::SourceNotAllowed(_))));
+        assert!(matches!(
+            classify("local:///a.jpg", &off),
+            Err(UrlError::SourceNotAllowed(_))
+        ));
     }
 
     #[test]
@@ -236,8 +277,14 @@ mod tests {
             classify("https://e.com/a b.jpg#frag", &s),
             Ok(Source::Http("https://e.com/a%20b.jpg".into()))
         );
-        assert!(matches!(classify("s3://bucket/a.jpg", &s), Err(UrlError::UnsupportedSourceScheme(_))));
-        assert!(matches!(classify("data:image/png;base64,xx", &s), Err(UrlError::UnsupportedSourceScheme(_))));
+        assert!(matches!(
+            classify("s3://bucket/a.jpg", &s),
+            Err(UrlError::UnsupportedSourceScheme(_))
+        ));
+        assert!(matches!(
+            classify("data:image/png;base64,xx", &s),
+            Err(UrlError::UnsupportedSourceScheme(_))
+        ));
         assert!(classify("http:///a.jpg", &s).is_err());
         assert!(classify("http:/a.jpg", &s).is_err());
     }
