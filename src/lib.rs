@@ -2,6 +2,7 @@
 //!
 //! Layout (each module one concern; pure logic apart from I/O):
 //! - [`config`]: TOML schema → validated runtime model (pure).
+//! - [`imgproxy`]: imgproxy v4 URL API: grammar, options, presets, signatures, canonical form (pure).
 //! - [`routing`]: Host + path prefix → site → route (pure).
 //! - [`upstream`]: origin pools: load balancing, health checks, peer selection.
 //! - [`edge`]: the Pingora `ProxyHttp` implementation, thin, delegating to the rooms above.
@@ -14,6 +15,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod imgproxy;
 pub mod edge;
 pub mod metrics;
 pub mod routing;
