@@ -15,8 +15,8 @@
 
 pub mod admin;
 pub mod config;
-pub mod imgproxy;
 pub mod edge;
+pub mod imgproxy;
 pub mod metrics;
 pub mod routing;
 pub mod server;

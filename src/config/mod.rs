@@ -157,6 +157,12 @@ servers = ["127.0.0.1:1"]
         let RouteKind::Imgproxy(r) = &cfg.sites[0].routes[0].kind else {
             panic!("expected imgproxy route")
         };
-        assert_eq!(r.keys, vec!["736563726574".to_string()]);
+        assert_eq!(r.key_pairs.len(), 1);
+        let sig = crate::imgproxy::sign_path(
+            &r.key_pairs[0],
+            "/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png",
+            32,
+        );
+        assert_eq!(sig, "oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Validation collects every problem it finds (not only the first), each with its position.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use http::{HeaderName, HeaderValue};
 
 use super::error::{ConfigError, Locator};
 use super::schema::{self, FileConfig, HashOn, LbAlgorithm, LogFormat, RouteKindName};
+use crate::imgproxy::{Presets, RouteSettings, SourcePattern, hex_key_pairs};
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -148,8 +149,8 @@ pub struct Route {
 pub enum RouteKind {
     /// Plain reverse proxy to the site's origin.
     Proxy,
-    /// imgproxy v4 URL API.
-    Imgproxy(Box<ImgproxyRoute>),
+    /// imgproxy v4 URL API, with its validated settings (keys, presets, sources, negotiation).
+    Imgproxy(Box<crate::imgproxy::RouteSettings>),
 }
 
 impl RouteKind {
@@ -160,26 +161,6 @@ impl RouteKind {
             RouteKind::Imgproxy(_) => "imgproxy",
         }
     }
-}
-
-/// Settings of an `imgproxy` route as configured (hex strings already checked).
-#[derive(Debug, Clone, Default)]
-pub struct ImgproxyRoute {
-    pub keys: Vec<String>,
-    pub salts: Vec<String>,
-    pub signature_size: usize,
-    pub trusted_signatures: Vec<String>,
-    pub allow_unsigned: bool,
-    pub allowed_sources: Vec<String>,
-    pub auto_webp: bool,
-    pub auto_avif: bool,
-    pub enforce_webp: bool,
-    pub enforce_avif: bool,
-    pub client_hints: bool,
-    pub presets: BTreeMap<String, String>,
-    pub only_presets: bool,
-    pub allowed_options: Option<Vec<String>>,
-    pub allow_security_options: bool,
 }
 
 /// Token-bucket parameters.
@@ -284,7 +265,8 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
             ));
         }
         let origin = origin(&s.origin, loc, &mut errs);
-        let routes = routes(&s.route, loc, &mut errs);
+        let local = matches!(origin, Origin::Root(_));
+        let routes = routes(&s.route, local, loc, &mut errs);
         sites.push(Site {
             name: s.name.get_ref().clone(),
             hosts,
@@ -584,6 +566,7 @@ fn resolve_server(text: &str) -> Result<ServerAddr, String> {
 
 fn routes(
     list: &[toml::Spanned<schema::RouteSection>],
+    local_root: bool,
     loc: &Locator<'_>,
     errs: &mut Vec<ConfigError>,
 ) -> Vec<Route> {
@@ -630,9 +613,13 @@ fn routes(
                 }
                 RouteKind::Proxy
             }
-            RouteKindName::Imgproxy => {
-                RouteKind::Imgproxy(Box::new(imgproxy_route(r, span.clone(), loc, errs)))
-            }
+            RouteKindName::Imgproxy => RouteKind::Imgproxy(Box::new(imgproxy_route(
+                r,
+                local_root,
+                span.clone(),
+                loc,
+                errs,
+            ))),
         };
         out.push(Route {
             prefix: prefix.clone(),
@@ -680,76 +667,88 @@ fn imgproxy_keys_set(r: &schema::RouteSection) -> Vec<&'static str> {
 
 fn imgproxy_route(
     r: &schema::RouteSection,
+    local_root: bool,
     span: std::ops::Range<usize>,
     loc: &Locator<'_>,
     errs: &mut Vec<ConfigError>,
-) -> ImgproxyRoute {
+) -> RouteSettings {
+    let errors_before = errs.len();
+    let mut err = |key: &str, message: String| {
+        errs.push(loc.at(span.clone(), &format!("site.route.{key}"), message))
+    };
     let keys = r.key.clone().unwrap_or_default();
     let salts = r.salt.clone().unwrap_or_default();
+    let mut settings = RouteSettings {
+        signature_size: r.signature_size.unwrap_or(32),
+        trusted_signatures: r.trusted_signatures.clone().unwrap_or_default(),
+        allow_unsigned: r.allow_unsigned.unwrap_or(false),
+        only_presets: r.only_presets.unwrap_or(false),
+        allowed_options: r.allowed_options.clone(),
+        allow_security_options: r.allow_security_options.unwrap_or(false),
+        // `local:///…` sources resolve against the site's root, so only root sites allow them.
+        allow_local_sources: local_root,
+        auto_webp: r.auto_webp.unwrap_or(false),
+        auto_avif: r.auto_avif.unwrap_or(false),
+        enforce_webp: r.enforce_webp.unwrap_or(false),
+        enforce_avif: r.enforce_avif.unwrap_or(false),
+        enable_client_hints: r.client_hints.unwrap_or(false),
+        ..RouteSettings::default()
+    };
     for (name, list) in [("key", &keys), ("salt", &salts)] {
         for (i, v) in list.iter().enumerate() {
             if v.is_empty() || hex::decode(v).is_err() {
-                errs.push(loc.at(
-                    span.clone(),
-                    &format!("site.route.{name}"),
-                    format!("entry {} is not a hex string", i + 1),
-                ));
+                err(name, format!("entry {} is not a hex string", i + 1));
             }
         }
     }
     if keys.len() != salts.len() {
-        errs.push(loc.at(
-            span.clone(),
-            "site.route.key",
+        err(
+            "key",
             format!(
                 "{} keys but {} salts: give one salt per key",
                 keys.len(),
                 salts.len()
             ),
-        ));
+        );
+    } else if let Ok(pairs) = hex_key_pairs(&keys, &salts) {
+        settings.key_pairs = pairs;
     }
-    let allow_unsigned = r.allow_unsigned.unwrap_or(false);
-    if keys.is_empty() && !allow_unsigned {
-        errs.push(loc.at(
-            span.clone(),
-            "site.route.key",
-            "an imgproxy route needs key and salt (hex), or allow_unsigned = true",
-        ));
+    if keys.is_empty() && !settings.allow_unsigned {
+        err(
+            "key",
+            "an imgproxy route needs key and salt (hex), or allow_unsigned = true".into(),
+        );
     }
-    let signature_size = r.signature_size.unwrap_or(32);
-    if !(1..=32).contains(&signature_size) {
-        errs.push(loc.at(
-            span.clone(),
-            "site.route.signature_size",
-            format!("{signature_size} is out of range: expected 1 to 32 bytes"),
-        ));
+    if !(1..=32).contains(&settings.signature_size) {
+        err(
+            "signature_size",
+            format!(
+                "{} is out of range: expected 1 to 32 bytes",
+                settings.signature_size
+            ),
+        );
     }
     for src in r.allowed_sources.iter().flatten() {
-        if !src.ends_with('/') {
-            errs.push(loc.at(
-                span.clone(),
-                "site.route.allowed_sources",
+        match SourcePattern::new(src) {
+            Ok(p) => settings.allowed_sources.push(p),
+            Err(_) if !src.ends_with('/') => err(
+                "allowed_sources",
                 format!("{src:?} must end with '/' (otherwise \"{src}@evil.example\" would match)"),
-            ));
+            ),
+            Err(e) => err("allowed_sources", e.to_string()),
         }
     }
-    ImgproxyRoute {
-        keys,
-        salts,
-        signature_size,
-        trusted_signatures: r.trusted_signatures.clone().unwrap_or_default(),
-        allow_unsigned,
-        allowed_sources: r.allowed_sources.clone().unwrap_or_default(),
-        auto_webp: r.auto_webp.unwrap_or(false),
-        auto_avif: r.auto_avif.unwrap_or(false),
-        enforce_webp: r.enforce_webp.unwrap_or(false),
-        enforce_avif: r.enforce_avif.unwrap_or(false),
-        client_hints: r.client_hints.unwrap_or(false),
-        presets: r.presets.clone().unwrap_or_default(),
-        only_presets: r.only_presets.unwrap_or(false),
-        allowed_options: r.allowed_options.clone(),
-        allow_security_options: r.allow_security_options.unwrap_or(false),
+    match Presets::parse(&r.presets.clone().unwrap_or_default()) {
+        Ok(p) => settings.presets = p,
+        Err(e) => err("presets", e.to_string()),
     }
+    // Remaining cross-field rules (security options in presets, allowed option names).
+    if errs.len() == errors_before
+        && let Err(e) = settings.validate()
+    {
+        errs.push(loc.at(span.clone(), "site.route", e.to_string()));
+    }
+    settings
 }
 
 /// Parses `"10/s"`, `"600/m"`, `"1000/h"` into requests per second.

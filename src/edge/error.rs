@@ -5,6 +5,8 @@ use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 use pingora::{Error, ErrorSource, ErrorType};
 
+use crate::imgproxy::UrlError;
+
 /// What went wrong while handling a request at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -25,6 +27,8 @@ pub enum EdgeError {
     BadRequest,
     /// Anything else on our side.
     Internal,
+    /// An image URL that does not parse, verify or is not allowed (403/404 as imgproxy).
+    Url(UrlError),
 }
 
 impl EdgeError {
@@ -38,12 +42,28 @@ impl EdgeError {
             EdgeError::UpstreamTimeout => 504,
             EdgeError::BadRequest => 400,
             EdgeError::Internal => 500,
+            EdgeError::Url(e) => e.status(),
         }
     }
 
     /// The short plain-text body.
-    pub fn message(&self) -> &'static str {
-        match self {
+    pub fn message(&self) -> std::borrow::Cow<'static, str> {
+        let text = match self {
+            // Signature failures say no more than imgproxy does; other URL errors name the
+            // option and argument so that client authors can fix them.
+            EdgeError::Url(
+                e @ (UrlError::NoSignatureKey
+                | UrlError::InvalidSignatureEncoding
+                | UrlError::InvalidSignature),
+            ) => {
+                return format!("{}\n", e.public_message()).into();
+            }
+            EdgeError::Url(e) => {
+                let mut m = e.to_string();
+                m.truncate(300);
+                m.push('\n');
+                return m.into();
+            }
             EdgeError::UnknownHost => "unknown host: no site is configured for this Host\n",
             EdgeError::NoRoute => "not found: no route for this path\n",
             EdgeError::NotImplemented(m) => m,
@@ -52,7 +72,8 @@ impl EdgeError {
             EdgeError::UpstreamTimeout => "gateway timeout: origin server did not answer in time\n",
             EdgeError::BadRequest => "bad request\n",
             EdgeError::Internal => "internal error\n",
-        }
+        };
+        text.into()
     }
 
     /// Classifies a Pingora proxy error. `None` means the client is gone: answer nothing.

@@ -19,6 +19,7 @@ use error::{EdgeError, respond};
 
 use crate::config::RouteKind;
 use crate::config::schema::HashOn;
+use crate::imgproxy::{self, RequestHints, RouteSettings};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, AccessRecord};
@@ -41,8 +42,43 @@ impl Gateway {
         err: EdgeError,
     ) -> Result<bool> {
         ctx.status = Some(err.status());
-        respond(session, err.status(), err.message(), &ctx.request_id).await?;
+        if let EdgeError::Url(e) = &err {
+            ctx.error = Some(e.to_string());
+        }
+        respond(session, err.status(), &err.message(), &ctx.request_id).await?;
         Ok(true)
+    }
+
+    /// An `imgproxy` route: the URL is parsed and its signature verified before anything else
+    /// is touched.
+    async fn image_route(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        settings: &RouteSettings,
+        prefix: &str,
+    ) -> Result<bool> {
+        let req = session.req_header();
+        let rest = req
+            .uri
+            .path()
+            .strip_prefix(prefix.trim_end_matches('/'))
+            .unwrap_or("");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let hints = RequestHints::from_headers(&req.headers);
+        match imgproxy::parse_request(rest, &hints, settings, now) {
+            Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
+            Ok(_image) => {
+                self.answer(
+                    session,
+                    ctx,
+                    EdgeError::NotImplemented("image transformation is not available yet\n"),
+                )
+                .await
+            }
+        }
     }
 }
 
@@ -80,13 +116,9 @@ impl ProxyHttp for Gateway {
         ctx.route = Some(route.prefix.clone());
         match &route.kind {
             RouteKind::Proxy => {}
-            RouteKind::Imgproxy(_) => {
+            RouteKind::Imgproxy(settings) => {
                 return self
-                    .answer(
-                        session,
-                        ctx,
-                        EdgeError::NotImplemented("image routes are not available yet\n"),
-                    )
+                    .image_route(session, ctx, settings, &route.prefix)
                     .await;
             }
         }
@@ -233,7 +265,7 @@ impl ProxyHttp for Gateway {
         let code = match &err {
             Some(err) => {
                 if let Err(write_err) =
-                    respond(session, err.status(), err.message(), &ctx.request_id).await
+                    respond(session, err.status(), &err.message(), &ctx.request_id).await
                 {
                     tracing::debug!(error = %write_err, "could not write the error response");
                 }
