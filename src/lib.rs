@@ -11,6 +11,8 @@
 //! - [`telemetry`]: tracing set-up and the access log line.
 //! - [`static_files`]: a local directory served as a site's origin (safe paths, ranges, validators).
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
+//! - [`source`]: fetching source images (origin pool, local root, absolute URL) with limits.
+//! - [`protect`]: SSRF address guard (rate limits and auth later).
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
 pub mod admin;
@@ -18,8 +20,10 @@ pub mod config;
 pub mod edge;
 pub mod imgproxy;
 pub mod metrics;
+pub mod protect;
 pub mod routing;
 pub mod server;
+pub mod source;
 pub mod state;
 pub mod static_files;
 pub mod telemetry;

@@ -1,0 +1,4 @@
+//! Protection against hostile requests and sources: the SSRF address guard (rate limits and
+//! auth join here with issue 6).
+
+pub mod ssrf;
