@@ -2,6 +2,7 @@
 //!
 //! Layout (each module one concern; pure logic apart from I/O):
 //! - [`config`]: TOML schema → validated runtime model (pure).
+//! - [`imaging`]: the internal image service: fetch, transform, answer (edge proxies to it).
 //! - [`imgproxy`]: imgproxy v4 URL API: grammar, options, presets, signatures, canonical form (pure).
 //! - [`routing`]: Host + path prefix → site → route (pure).
 //! - [`upstream`]: origin pools: load balancing, health checks, peer selection.
@@ -18,6 +19,7 @@
 pub mod admin;
 pub mod config;
 pub mod edge;
+pub mod imaging;
 pub mod imgproxy;
 pub mod metrics;
 pub mod protect;

@@ -19,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::admin::Admin;
 use crate::config::Config;
 use crate::edge::Gateway;
+use crate::imaging::ImageService;
 use crate::metrics::Metrics;
 use crate::state::{Runtime, Shared};
 
@@ -49,7 +50,10 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     }
     let (runtime, health_services) = Runtime::build(config.clone()).map_err(StartError::Setup)?;
     let metrics = Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
-    let shared = Shared::new(runtime, metrics);
+    let image_socket = image_socket_path(&config.server.upgrade_sock);
+    // A socket file left by a crashed process with our pid would make the bind fail.
+    let _ = std::fs::remove_file(&image_socket);
+    let shared = Shared::new(runtime, metrics, image_socket.clone());
 
     let mut conf = ServerConf::new().ok_or_else(|| StartError::Setup("server conf".into()))?;
     conf.threads = config.server.threads;
@@ -92,6 +96,16 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         admin.threads = Some(1);
         server.add_service(admin);
     }
+    let mut images = Service::new(
+        "imgforge images".to_string(),
+        ImageService::new(shared.clone()),
+    );
+    images.add_uds(
+        &image_socket.to_string_lossy(),
+        Some(std::os::unix::fs::PermissionsExt::from_mode(0o600)),
+    );
+    images.threads = Some(config.server.threads);
+    server.add_service(images);
     for svc in health_services {
         server.add_boxed_service(svc);
     }
@@ -123,6 +137,16 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         }),
     });
     Ok(())
+}
+
+/// The image service's socket: private to this process (the pid keeps an upgrading successor
+/// from colliding with it), next to the upgrade socket.
+fn image_socket_path(upgrade_sock: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(upgrade_sock)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("/tmp"));
+    dir.join(format!("imgforge-images-{}.sock", std::process::id()))
 }
 
 /// Fails early, with the address, when a public or admin listener cannot be bound: Pingora would

@@ -70,6 +70,8 @@ impl Runtime {
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub metrics: Metrics,
+    /// The private Unix socket of the image service (see [`crate::imaging`]).
+    pub image_socket: std::path::PathBuf,
     started: Instant,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -77,10 +79,11 @@ pub struct Shared {
 
 impl Shared {
     /// Wraps a runtime; not ready until [`Shared::set_ready`].
-    pub fn new(runtime: Runtime, metrics: Metrics) -> Arc<Self> {
+    pub fn new(runtime: Runtime, metrics: Metrics, image_socket: std::path::PathBuf) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
+            image_socket,
             started: Instant::now(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),

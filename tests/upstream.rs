@@ -14,7 +14,9 @@ async fn round_robin_spreads_over_two_servers() {
         .start()
         .await;
     for _ in 0..20 {
-        assert_eq!(gw.get("s.test", "/id").await.status(), 200);
+        let r = gw.get("s.test", "/id").await;
+        let status = r.status();
+        assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     }
     assert_eq!(a.hits(), 10);
     assert_eq!(b.hits(), 10);

@@ -19,6 +19,8 @@ pub struct RequestCtx {
     /// Servers already tried (a failed connect retries on another one).
     pub tried: Vec<SocketAddr>,
     pub upstream: Option<SocketAddr>,
+    /// Set on image routes: the route prefix whose image service answers.
+    pub image_route: Option<String>,
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
@@ -36,6 +38,7 @@ impl RequestCtx {
             pool: None,
             tried: Vec::new(),
             upstream: None,
+            image_route: None,
             status: None,
             error: None,
             _in_flight: InFlight::new(metrics.in_flight.clone()),

@@ -19,6 +19,7 @@ use error::{EdgeError, respond};
 
 use crate::config::RouteKind;
 use crate::config::schema::HashOn;
+use crate::imaging::{INTERNAL_ROUTE, INTERNAL_SITE, upstream_timeout as imaging_timeout};
 use crate::imgproxy::{self, RequestHints, RouteSettings};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Shared};
@@ -71,12 +72,8 @@ impl Gateway {
         match imgproxy::parse_request(rest, &hints, settings, now) {
             Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
             Ok(_image) => {
-                self.answer(
-                    session,
-                    ctx,
-                    EdgeError::NotImplemented("image transformation is not available yet\n"),
-                )
-                .await
+                ctx.image_route = Some(prefix.to_string());
+                Ok(false)
             }
         }
     }
@@ -148,6 +145,14 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        if ctx.image_route.is_some() {
+            let socket = self.shared.image_socket.to_string_lossy();
+            let mut peer = HttpPeer::new_uds(&socket, false, String::new())?;
+            let timeout = self.shared.runtime.load().config.transform.timeout;
+            peer.options.read_timeout = Some(imaging_timeout(timeout));
+            peer.options.connection_timeout = Some(std::time::Duration::from_secs(1));
+            return Ok(Box::new(peer));
+        }
         let Some(pool) = ctx.pool.clone() else {
             return Error::e_explain(ErrorType::InternalError, "no pool for proxied request");
         };
@@ -217,6 +222,13 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("X-Forwarded-Host", h.as_str())?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        // Internal headers are only ever set here: a client's copy is dropped.
+        upstream.remove_header(INTERNAL_SITE);
+        upstream.remove_header(INTERNAL_ROUTE);
+        if let Some(prefix) = &ctx.image_route {
+            upstream.insert_header(INTERNAL_SITE, ctx.site.clone().unwrap_or_default())?;
+            upstream.insert_header(INTERNAL_ROUTE, prefix.as_str())?;
+        }
         if let Some(pool) = &ctx.pool {
             let s = pool.settings();
             if let Some(h) = &s.host_header {
@@ -264,6 +276,9 @@ impl ProxyHttp for Gateway {
         }
         let code = match &err {
             Some(err) => {
+                // Pingora drops the connection after a proxy failure: say so, or a client
+                // reusing it would see a reset.
+                session.set_keepalive(None);
                 if let Err(write_err) =
                     respond(session, err.status(), &err.message(), &ctx.request_id).await
                 {
