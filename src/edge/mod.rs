@@ -19,8 +19,10 @@ use error::{EdgeError, respond};
 
 use crate::config::RouteKind;
 use crate::config::schema::HashOn;
-use crate::imaging::{INTERNAL_ROUTE, INTERNAL_SITE, upstream_timeout as imaging_timeout};
-use crate::imgproxy::{self, RequestHints, RouteSettings};
+use crate::imaging::{
+    INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
+};
+use crate::imgproxy::RouteSettings;
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, AccessRecord};
@@ -59,17 +61,7 @@ impl Gateway {
         settings: &RouteSettings,
         prefix: &str,
     ) -> Result<bool> {
-        let req = session.req_header();
-        let rest = req
-            .uri
-            .path()
-            .strip_prefix(prefix.trim_end_matches('/'))
-            .unwrap_or("");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        let hints = RequestHints::from_headers(&req.headers);
-        match imgproxy::parse_request(rest, &hints, settings, now) {
+        match parse_image_url(session.req_header(), prefix, settings) {
             Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
             Ok(_image) => {
                 ctx.image_route = Some(prefix.to_string());

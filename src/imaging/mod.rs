@@ -7,4 +7,4 @@
 pub mod headers;
 mod service;
 
-pub use service::{INTERNAL_ROUTE, INTERNAL_SITE, ImageService, upstream_timeout};
+pub use service::{INTERNAL_ROUTE, INTERNAL_SITE, ImageService, parse_image_url, upstream_timeout};

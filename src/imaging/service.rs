@@ -76,22 +76,9 @@ impl ImageService {
         }) else {
             return Answer::error(404, "unknown image route");
         };
-        let rest = req
-            .uri
-            .path()
-            .strip_prefix(prefix.trim_end_matches('/'))
-            .unwrap_or("");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
         // Verified again here (microseconds): the socket is private, but this keeps the service
         // correct on its own.
-        let image = match imgproxy::parse_request(
-            rest,
-            &RequestHints::from_headers(&req.headers),
-            settings,
-            now,
-        ) {
+        let image = match parse_image_url(req, prefix, settings) {
             Ok(i) => i,
             Err(e) => return Answer::error(e.status(), e.to_string()),
         };
@@ -239,6 +226,29 @@ impl ServeHttp for ImageService {
         }
         resp
     }
+}
+
+/// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the
+/// image service both call this, so they agree on every request).
+pub fn parse_image_url(
+    req: &pingora::http::RequestHeader,
+    prefix: &str,
+    settings: &RouteSettings,
+) -> Result<ImageRequest, imgproxy::UrlError> {
+    let rest = req
+        .uri
+        .path()
+        .strip_prefix(prefix.trim_end_matches('/'))
+        .unwrap_or("");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    imgproxy::parse_request(
+        rest,
+        &RequestHints::from_headers(&req.headers),
+        settings,
+        now,
+    )
 }
 
 /// How long the edge waits for the image service: the download and the transform, plus slack.
