@@ -157,6 +157,7 @@ servers = ["127.0.0.1:1"]
         let RouteKind::Imgproxy(r) = &cfg.sites[0].routes[0].kind else {
             panic!("expected imgproxy route")
         };
+        let r = &r.settings;
         assert_eq!(r.key_pairs.len(), 1);
         let sig = crate::imgproxy::sign_path(
             &r.key_pairs[0],

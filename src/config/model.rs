@@ -62,6 +62,12 @@ pub struct TransformSettings {
     pub timeout: Duration,
     pub max_src_resolution_mp: f64,
     pub max_src_file_size: u64,
+    pub max_animation_frames: u32,
+    pub max_animation_frame_resolution_mp: f64,
+    pub max_result_dimension: u32,
+    pub avif_speed: u8,
+    pub jpeg_progressive: bool,
+    pub formats: Vec<crate::imgproxy::Format>,
 }
 
 /// `[cache]`
@@ -149,8 +155,8 @@ pub struct Route {
 pub enum RouteKind {
     /// Plain reverse proxy to the site's origin.
     Proxy,
-    /// imgproxy v4 URL API, with its validated settings (keys, presets, sources, negotiation).
-    Imgproxy(Box<crate::imgproxy::RouteSettings>),
+    /// imgproxy v4 URL API.
+    Imgproxy(Box<ImageRoute>),
 }
 
 impl RouteKind {
@@ -161,6 +167,17 @@ impl RouteKind {
             RouteKind::Imgproxy(_) => "imgproxy",
         }
     }
+}
+
+/// An image route: the URL API settings plus what the image service needs.
+#[derive(Debug, Clone)]
+pub struct ImageRoute {
+    /// Keys, presets, allowed sources, negotiation, quality defaults (validated).
+    pub settings: RouteSettings,
+    /// The `wm:` image, read at start-up.
+    pub watermark: Option<std::sync::Arc<bytes::Bytes>>,
+    /// Which addresses absolute sources may resolve to.
+    pub source_policy: crate::protect::ssrf::AddressPolicy,
 }
 
 /// Token-bucket parameters.
@@ -204,7 +221,31 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
         timeout: t.timeout.0,
         max_src_resolution_mp: t.max_src_resolution,
         max_src_file_size: t.max_src_file_size.0,
+        max_animation_frames: t.max_animation_frames.max(1),
+        max_animation_frame_resolution_mp: t.max_animation_frame_resolution.max(0.0),
+        max_result_dimension: t.max_result_dimension,
+        avif_speed: t.avif_speed,
+        jpeg_progressive: t.jpeg_progressive,
+        formats: t
+            .formats
+            .iter()
+            .filter_map(|f| match crate::imgproxy::Format::from_name(f) {
+                Some(fmt) if fmt.is_output() => Some(fmt),
+                _ => {
+                    errs.push(loc.whole(
+                        "transform.formats",
+                        format!(
+                            "{f:?} is not an output format: expected jpeg, png, webp, avif or gif"
+                        ),
+                    ));
+                    None
+                }
+            })
+            .collect(),
     };
+    if t.avif_speed > 9 {
+        errs.push(loc.whole("transform.avif_speed", "expected 0 (slow) to 9 (fast)"));
+    }
     let cache = CacheSettings {
         memory_size: file.cache.memory_size.0,
         disk_path: file.cache.disk_path.as_deref().map(|p| loc.resolve(p)),
@@ -662,6 +703,15 @@ fn imgproxy_keys_set(r: &schema::RouteSection) -> Vec<&'static str> {
     check(r.only_presets.is_some(), "only_presets");
     check(r.allowed_options.is_some(), "allowed_options");
     check(r.allow_security_options.is_some(), "allow_security_options");
+    check(r.watermark.is_some(), "watermark");
+    check(r.quality.is_some(), "quality");
+    check(r.format_quality.is_some(), "format_quality");
+    check(r.allow_loopback_sources.is_some(), "allow_loopback_sources");
+    check(r.allow_private_sources.is_some(), "allow_private_sources");
+    check(
+        r.allow_link_local_sources.is_some(),
+        "allow_link_local_sources",
+    );
     set
 }
 
@@ -671,7 +721,7 @@ fn imgproxy_route(
     span: std::ops::Range<usize>,
     loc: &Locator<'_>,
     errs: &mut Vec<ConfigError>,
-) -> RouteSettings {
+) -> ImageRoute {
     let errors_before = errs.len();
     let mut err = |key: &str, message: String| {
         errs.push(loc.at(span.clone(), &format!("site.route.{key}"), message))
@@ -738,6 +788,36 @@ fn imgproxy_route(
             Err(e) => err("allowed_sources", e.to_string()),
         }
     }
+    if let Some(q) = r.quality {
+        settings.quality = q;
+    }
+    for (name, q) in r.format_quality.iter().flatten() {
+        match crate::imgproxy::Format::from_name(name) {
+            Some(f) => {
+                settings.format_quality.insert(f, *q);
+            }
+            None => err("format_quality", format!("unknown format {name:?}")),
+        }
+    }
+    let watermark = r.watermark.as_ref().and_then(|p| {
+        let path = loc.resolve(p);
+        match std::fs::read(&path) {
+            Ok(b) if !b.is_empty() => Some(std::sync::Arc::new(bytes::Bytes::from(b))),
+            Ok(_) => {
+                err("watermark", format!("{} is empty", path.display()));
+                None
+            }
+            Err(e) => {
+                err("watermark", format!("cannot read {}: {e}", path.display()));
+                None
+            }
+        }
+    });
+    let source_policy = crate::protect::ssrf::AddressPolicy {
+        allow_loopback: r.allow_loopback_sources.unwrap_or(false),
+        allow_private: r.allow_private_sources.unwrap_or(false),
+        allow_link_local: r.allow_link_local_sources.unwrap_or(false),
+    };
     match Presets::parse(&r.presets.clone().unwrap_or_default()) {
         Ok(p) => settings.presets = p,
         Err(e) => err("presets", e.to_string()),
@@ -748,7 +828,11 @@ fn imgproxy_route(
     {
         errs.push(loc.at(span.clone(), "site.route", e.to_string()));
     }
-    settings
+    ImageRoute {
+        settings,
+        watermark,
+        source_policy,
+    }
 }
 
 /// Parses `"10/s"`, `"600/m"`, `"1000/h"` into requests per second.

@@ -121,6 +121,23 @@ pub struct TransformSection {
     pub max_src_resolution: f64,
     #[serde(default = "default_max_src_file_size")]
     pub max_src_file_size: ByteSize,
+    /// Frames of an animation kept; 1 = first frame only (a still result).
+    #[serde(default = "default_max_animation_frames")]
+    pub max_animation_frames: u32,
+    /// Megapixels per frame (0 = check the total against `max_src_resolution`).
+    #[serde(default)]
+    pub max_animation_frame_resolution: f64,
+    /// Largest side of a result in pixels (0 = no limit).
+    #[serde(default)]
+    pub max_result_dimension: u32,
+    /// AV1 encoder speed, 0 (slow, small) to 9 (fast).
+    #[serde(default = "default_avif_speed")]
+    pub avif_speed: u8,
+    #[serde(default)]
+    pub jpeg_progressive: bool,
+    /// Output formats the engine may produce; each is self-tested at start-up.
+    #[serde(default = "default_formats")]
+    pub formats: Vec<String>,
 }
 
 impl Default for TransformSection {
@@ -131,6 +148,12 @@ impl Default for TransformSection {
             timeout: default_transform_timeout(),
             max_src_resolution: default_max_src_resolution(),
             max_src_file_size: default_max_src_file_size(),
+            max_animation_frames: default_max_animation_frames(),
+            max_animation_frame_resolution: 0.0,
+            max_result_dimension: 0,
+            avif_speed: default_avif_speed(),
+            jpeg_progressive: false,
+            formats: default_formats(),
         }
     }
 }
@@ -264,6 +287,15 @@ pub struct RouteSection {
     pub only_presets: Option<bool>,
     pub allowed_options: Option<Vec<String>>,
     pub allow_security_options: Option<bool>,
+    /// Watermark image for `wm:` (a file, read at start-up).
+    pub watermark: Option<PathBuf>,
+    /// Default quality (1-100) and per-format defaults, e.g. `{ webp = 75 }`.
+    pub quality: Option<u8>,
+    pub format_quality: Option<BTreeMap<String, u8>>,
+    /// Whether absolute sources may resolve to loopback / private / link-local addresses.
+    pub allow_loopback_sources: Option<bool>,
+    pub allow_private_sources: Option<bool>,
+    pub allow_link_local_sources: Option<bool>,
 
     /// Per-client rate limit (enforced by the protection layer).
     pub rate_limit: Option<RateLimitSection>,
@@ -338,6 +370,17 @@ fn default_max_src_resolution() -> f64 {
 }
 fn default_max_src_file_size() -> ByteSize {
     ByteSize(32 << 20)
+}
+fn default_max_animation_frames() -> u32 {
+    100
+}
+fn default_avif_speed() -> u8 {
+    8
+}
+fn default_formats() -> Vec<String> {
+    ["jpeg", "png", "webp", "avif", "gif"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_memory_size() -> ByteSize {
     ByteSize(256 << 20)

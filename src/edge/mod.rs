@@ -105,7 +105,8 @@ impl ProxyHttp for Gateway {
         ctx.route = Some(route.prefix.clone());
         match &route.kind {
             RouteKind::Proxy => {}
-            RouteKind::Imgproxy(settings) => {
+            RouteKind::Imgproxy(image) => {
+                let settings = &image.settings;
                 return self
                     .image_route(session, ctx, settings, &route.prefix)
                     .await;

@@ -12,7 +12,6 @@ use pingora::protocols::http::ServerSession;
 use super::headers::{content_disposition, encode_path, if_none_match, variant_etag};
 use crate::config::RouteKind;
 use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
-use crate::protect::ssrf::AddressPolicy;
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
 
@@ -70,7 +69,7 @@ impl ImageService {
         let Some(site) = runtime.config.sites.iter().find(|s| s.name == site_name) else {
             return Answer::error(404, "unknown site");
         };
-        let Some(settings) = site.routes.iter().find_map(|r| match &r.kind {
+        let Some(route) = site.routes.iter().find_map(|r| match &r.kind {
             RouteKind::Imgproxy(s) if r.prefix == prefix => Some(s.as_ref()),
             _ => None,
         }) else {
@@ -78,6 +77,7 @@ impl ImageService {
         };
         // Verified again here (microseconds): the socket is private, but this keeps the service
         // correct on its own.
+        let settings = &route.settings;
         let image = match parse_image_url(req, prefix, settings) {
             Ok(i) => i,
             Err(e) => return Answer::error(e.status(), e.to_string()),
@@ -112,7 +112,7 @@ impl ImageService {
             }
             (Source::Http(url), _) => Target::Url {
                 url,
-                policy: AddressPolicy::default(),
+                policy: route.source_policy,
             },
             _ => return Answer::error(404, "source: no origin for this source"),
         };
