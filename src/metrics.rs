@@ -19,6 +19,8 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// 1 per healthy origin server, 0 per unhealthy one (refreshed at scrape time).
     pub upstream_healthy: IntGaugeVec,
+    /// Requests refused by a rate limit, by site and route (`route="*"`: the global cap).
+    pub rate_limited: IntCounterVec,
 }
 
 impl Metrics {
@@ -61,6 +63,14 @@ impl Metrics {
             ),
             &["site", "server"],
         )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "imgforge_rate_limited_total",
+                "Requests refused with 429 by a rate limit",
+            ),
+            &["site", "route"],
+        )?;
+        registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -73,6 +83,7 @@ impl Metrics {
             upstream_errors,
             in_flight,
             upstream_healthy,
+            rate_limited,
         })
     }
 

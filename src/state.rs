@@ -11,8 +11,11 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use pingora::services::ServiceWithDependents;
 
-use crate::config::{Config, Origin};
+use std::net::IpAddr;
+
+use crate::config::{Config, Origin, RateLimit};
 use crate::metrics::Metrics;
+use crate::protect::ratelimit::{Limiter, Quota};
 use crate::routing::Router;
 use crate::static_files::LocalRoot;
 use crate::upstream::Pool;
@@ -29,6 +32,20 @@ pub struct Runtime {
     pub router: Router,
     /// By site name.
     pub backends: HashMap<String, Backend>,
+    /// Per-client limiters by (site, route prefix).
+    pub limiters: HashMap<(String, String), Arc<Limiter<IpAddr>>>,
+    /// The process-wide cap, if configured.
+    pub global_limiter: Option<Limiter<()>>,
+}
+
+/// How many client addresses one limiter remembers at most.
+const LIMITER_KEYS: usize = 100_000;
+
+fn quota(r: &RateLimit) -> Quota {
+    Quota {
+        per_second: r.per_second,
+        burst: r.burst,
+    }
 }
 
 impl Runtime {
@@ -39,6 +56,7 @@ impl Runtime {
         let router = Router::new(&config);
         let mut backends = HashMap::new();
         let mut services = Vec::new();
+        let mut limiters = HashMap::new();
         for site in &config.sites {
             let backend = match &site.origin {
                 Origin::Servers(up) => {
@@ -54,12 +72,27 @@ impl Runtime {
                 }
             };
             backends.insert(site.name.clone(), backend);
+            for route in &site.routes {
+                if let Some(rl) = &route.rate_limit {
+                    limiters.insert(
+                        (site.name.clone(), route.prefix.clone()),
+                        Arc::new(Limiter::new(quota(rl), LIMITER_KEYS)),
+                    );
+                }
+            }
         }
+        let global_limiter = config
+            .server
+            .global_rate_limit
+            .as_ref()
+            .map(|rl| Limiter::new(quota(rl), 1));
         Ok((
             Self {
                 config,
                 router,
                 backends,
+                limiters,
+                global_limiter,
             },
             services,
         ))

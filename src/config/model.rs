@@ -12,6 +12,7 @@ use http::{HeaderName, HeaderValue};
 use super::error::{ConfigError, Locator};
 use super::schema::{self, FileConfig, HashOn, LbAlgorithm, LogFormat, RouteKindName};
 use crate::imgproxy::{Presets, RouteSettings, SourcePattern, hex_key_pairs};
+use crate::protect::client_ip::Cidr;
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +37,9 @@ pub struct ServerSettings {
     pub pid_file: String,
     pub admin_token: Option<String>,
     pub tls: Option<TlsSettings>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub rate_limit_exempt: Vec<Cidr>,
+    pub global_rate_limit: Option<RateLimit>,
 }
 
 /// `[server.tls]`, validated (files exist).
@@ -426,7 +430,26 @@ fn server(
         }
         TlsSettings { listen, cert, key }
     });
+    let mut cidrs = |key: &str, list: &[String]| -> Vec<Cidr> {
+        list.iter()
+            .filter_map(|c| {
+                Cidr::parse(c)
+                    .map_err(|m| errs.push(loc.whole(key, m)))
+                    .ok()
+            })
+            .collect()
+    };
+    let trusted_proxies = cidrs("server.trusted_proxies", &s.trusted_proxies);
+    let rate_limit_exempt = cidrs("server.rate_limit_exempt", &s.rate_limit_exempt);
+    let global_rate_limit = s.global_rate_limit.as_ref().and_then(|rl| {
+        rate_limit(rl)
+            .map_err(|m| errs.push(loc.whole("server.global_rate_limit.rate", m)))
+            .ok()
+    });
     ServerSettings {
+        trusted_proxies,
+        rate_limit_exempt,
+        global_rate_limit,
         listen,
         admin_listen,
         threads: s.threads,
@@ -833,6 +856,18 @@ fn imgproxy_route(
         watermark,
         source_policy,
     }
+}
+
+fn rate_limit(rl: &schema::RateLimitSection) -> Result<RateLimit, String> {
+    let per_second = rate(&rl.rate)?;
+    Ok(RateLimit {
+        per_second,
+        // Without a burst, one second's worth of requests may arrive at once.
+        burst: rl
+            .burst
+            .unwrap_or_else(|| per_second.ceil().max(1.0) as u32)
+            .max(1),
+    })
 }
 
 /// Parses `"10/s"`, `"600/m"`, `"1000/h"` into requests per second.

@@ -48,6 +48,14 @@ pub struct ServerSection {
     pub admin_token: Option<String>,
     pub admin_token_file: Option<PathBuf>,
     pub tls: Option<Spanned<TlsSection>>,
+    /// Peers whose `X-Forwarded-For` is believed (CIDR blocks).
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Clients never rate limited (CIDR blocks).
+    #[serde(default)]
+    pub rate_limit_exempt: Vec<String>,
+    /// A cap on all requests of the process together.
+    pub global_rate_limit: Option<RateLimitSection>,
 }
 
 impl Default for ServerSection {
@@ -62,6 +70,9 @@ impl Default for ServerSection {
             admin_token: None,
             admin_token_file: None,
             tls: None,
+            trusted_proxies: Vec::new(),
+            rate_limit_exempt: Vec::new(),
+            global_rate_limit: None,
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum EdgeError {
     BadRequest,
     /// Anything else on our side.
     Internal,
+    /// A rate limit refused the request.
+    RateLimited(crate::protect::ratelimit::Decision),
     /// An image URL that does not parse, verify or is not allowed (403/404 as imgproxy).
     Url(UrlError),
 }
@@ -43,6 +45,7 @@ impl EdgeError {
             EdgeError::BadRequest => 400,
             EdgeError::Internal => 500,
             EdgeError::Url(e) => e.status(),
+            EdgeError::RateLimited(_) => 429,
         }
     }
 
@@ -72,6 +75,7 @@ impl EdgeError {
             EdgeError::UpstreamTimeout => "gateway timeout: origin server did not answer in time\n",
             EdgeError::BadRequest => "bad request\n",
             EdgeError::Internal => "internal error\n",
+            EdgeError::RateLimited(_) => "too many requests\n",
         };
         text.into()
     }
@@ -101,6 +105,22 @@ impl EdgeError {
         }
     }
 
+    /// Headers that go with the status (rate-limit information).
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            EdgeError::RateLimited(d) => {
+                let secs = |d: std::time::Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+                vec![
+                    ("Retry-After", secs(d.retry_after).max(1).to_string()),
+                    ("RateLimit-Limit", d.limit.to_string()),
+                    ("RateLimit-Remaining", d.remaining.to_string()),
+                    ("RateLimit-Reset", secs(d.reset).to_string()),
+                ]
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Label for the upstream error counter.
     pub fn upstream_kind(e: &Error) -> &'static str {
         match e.etype() {
@@ -123,6 +143,17 @@ pub async fn respond(
     body: &str,
     request_id: &str,
 ) -> pingora::Result<()> {
+    respond_with(session, status, body, request_id, &[]).await
+}
+
+/// [`respond`] with extra headers.
+pub async fn respond_with(
+    session: &mut Session,
+    status: u16,
+    body: &str,
+    request_id: &str,
+    extra: &[(&'static str, String)],
+) -> pingora::Result<()> {
     if session.response_written().is_some() {
         return Ok(());
     }
@@ -131,6 +162,9 @@ pub async fn respond(
     resp.insert_header("Content-Length", body.len().to_string())?;
     resp.insert_header("Cache-Control", "no-store")?;
     resp.insert_header("X-Request-Id", request_id)?;
+    for (k, v) in extra {
+        resp.insert_header(*k, v.as_str())?;
+    }
     let head = session.req_header().method == http::Method::HEAD;
     session
         .write_response_header(Box::new(resp), head || body.is_empty())

@@ -15,7 +15,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
 pub use ctx::RequestCtx;
-use error::{EdgeError, respond};
+use error::{EdgeError, respond, respond_with};
 
 use crate::config::RouteKind;
 use crate::config::schema::HashOn;
@@ -23,8 +23,9 @@ use crate::imaging::{
     INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
 };
 use crate::imgproxy::RouteSettings;
+use crate::protect::{client_ip, ratelimit};
 use crate::routing::RouteMatch;
-use crate::state::{Backend, Shared};
+use crate::state::{Backend, Runtime, Shared};
 use crate::telemetry::{self, AccessRecord};
 
 /// The gateway's proxy logic.
@@ -48,8 +49,59 @@ impl Gateway {
         if let EdgeError::Url(e) = &err {
             ctx.error = Some(e.to_string());
         }
-        respond(session, err.status(), &err.message(), &ctx.request_id).await?;
+        respond_with(
+            session,
+            err.status(),
+            &err.message(),
+            &ctx.request_id,
+            &err.headers(),
+        )
+        .await?;
         Ok(true)
+    }
+
+    /// Applies the global cap and the route's per-client limit; `Some` when refused.
+    fn rate_limit(
+        &self,
+        session: &Session,
+        runtime: &Runtime,
+        site: &str,
+        prefix: &str,
+    ) -> Option<EdgeError> {
+        let server = &runtime.config.server;
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())?;
+        let xff = session
+            .req_header()
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let client = client_ip::client_ip(peer, xff, &server.trusted_proxies);
+        if client_ip::any_contains(&server.rate_limit_exempt, client) {
+            return None;
+        }
+        let now = ratelimit::now_nanos();
+        let refused = |route: &str, d: ratelimit::Decision| {
+            self.shared
+                .metrics
+                .rate_limited
+                .with_label_values(&[site, route])
+                .inc();
+            Some(EdgeError::RateLimited(d))
+        };
+        if let Some(global) = &runtime.global_limiter {
+            let d = global.check(&(), now);
+            if !d.allowed {
+                return refused("*", d);
+            }
+        }
+        let limiter = runtime
+            .limiters
+            .get(&(site.to_string(), prefix.to_string()))?;
+        let d = limiter.check(&client, now);
+        if d.allowed { None } else { refused(prefix, d) }
     }
 
     /// An `imgproxy` route: the URL is parsed and its signature verified before anything else
@@ -103,6 +155,9 @@ impl ProxyHttp for Gateway {
         };
         ctx.site = Some(site.name.clone());
         ctx.route = Some(route.prefix.clone());
+        if let Some(limited) = self.rate_limit(session, &runtime, &site.name, &route.prefix) {
+            return self.answer(session, ctx, limited).await;
+        }
         match &route.kind {
             RouteKind::Proxy => {}
             RouteKind::Imgproxy(image) => {
