@@ -323,7 +323,10 @@ pub fn canonical_path(options_canonical: &str, source: &Source) -> String {
     let url: &str = match source {
         // Drop the leading '/' for readability, unless the first segment has
         // a ':' (it would then read as a scheme).
-        Source::Relative(p) if !p[1..].split('/').next().unwrap_or("").contains(':') => &p[1..],
+        Source::Relative(p) => match p.strip_prefix('/') {
+            Some(rest) if !rest.split('/').next().unwrap_or("").contains(':') => rest,
+            _ => p,
+        },
         _ => &url,
     };
     escape(url, &mut out, |c| {

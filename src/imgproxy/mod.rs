@@ -8,10 +8,10 @@
 //!   Base64 sources.
 //! * [`signature`] — HMAC-SHA256 signing and constant-time verification.
 //! * `apply`/`args` — the 45 open-source options and their argument rules.
-//! * [`options`] — the typed result ([`ProcessingOptions`], [`Format`], …).
+//! * [`options`], [`format`](mod@format) — the typed result ([`ProcessingOptions`], [`Format`], …).
 //! * [`source`] — source classification and path normalisation ([`Source`]).
 //! * [`canonical`] — the canonical form used as the cache key.
-//! * [`negotiate`] — `Accept`/client hints, `Vary`, output-format choice.
+//! * [`negotiate`](mod@negotiate) — `Accept`/client hints, `Vary`, output-format choice.
 //! * [`error`] — [`UrlError`] with imgproxy's HTTP statuses.
 //!
 //! The order of checks follows imgproxy: signature (403) → options (404, or

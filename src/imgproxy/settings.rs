@@ -136,6 +136,8 @@ pub fn hex_key_pairs(keys: &[String], salts: &[String]) -> Result<Vec<KeyPair>, 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourcePattern {
     pattern: String,
+    /// Literal pieces between the `*`s, split once at load.
+    pieces: Vec<String>,
 }
 
 impl SourcePattern {
@@ -157,6 +159,7 @@ impl SourcePattern {
         }
         Ok(SourcePattern {
             pattern: pattern.to_owned(),
+            pieces: pattern.split('*').map(str::to_owned).collect(),
         })
     }
 
@@ -167,16 +170,15 @@ impl SourcePattern {
 
     /// Prefix match with `*` wildcards (imgproxy's `^lit([^/]*)lit…`).
     pub fn matches(&self, url: &str) -> bool {
-        let parts: Vec<&[u8]> = self.pattern.split('*').map(str::as_bytes).collect();
-        match_parts(&parts, url.as_bytes())
+        match_parts(&self.pieces, url.as_bytes())
     }
 }
 
-fn match_parts(parts: &[&[u8]], s: &[u8]) -> bool {
+fn match_parts(parts: &[String], s: &[u8]) -> bool {
     let Some((first, rest)) = parts.split_first() else {
         return true;
     };
-    let Some(after) = s.strip_prefix(*first) else {
+    let Some(after) = s.strip_prefix(first.as_bytes()) else {
         return false;
     };
     if rest.is_empty() {

@@ -54,17 +54,16 @@ fn needs_uri_escape(b: u8) -> bool {
         )
 }
 
-/// Percent-encodes the bytes selected by `pred`.
+/// Percent-encodes the bytes selected by `pred`, and every non-ASCII byte
+/// (escaping only part of a UTF-8 sequence would leave invalid text).
 pub(crate) fn escape(s: &str, out: &mut String, pred: impl Fn(u8) -> bool) {
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if pred(b) {
-            out.push_str(&s[start..i]);
+    for b in s.bytes() {
+        if !b.is_ascii() || pred(b) {
             let _ = write!(out, "%{b:02X}");
-            start = i + 1;
+        } else {
+            out.push(char::from(b));
         }
     }
-    out.push_str(&s[start..]);
 }
 
 /// Classifies a decoded source URL and applies the route's source rules.

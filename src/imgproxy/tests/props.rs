@@ -173,7 +173,7 @@ fn option() -> impl Strategy<Value = String> {
 
 fn source() -> impl Strategy<Value = String> {
     use base64::Engine as _;
-    let path = "[a-zA-Z0-9 ._~%@?=&+-]{1,20}";
+    let path = "[a-zA-Z0-9 ._~%@?=&+é뮺-]{1,20}";
     prop_oneof![
         path.prop_map(|p| {
             let escaped = p

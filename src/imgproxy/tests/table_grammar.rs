@@ -98,6 +98,16 @@ pub(super) const GRAMMAR_CASES: &[Case] = &[
     Case("only signature", "/onlysig", E(404, "Invalid path")),
     Case("empty", "/", E(404, "Invalid path")),
     Case(
+        "non-ASCII source (fuzzer regression)",
+        "/_/plain/http://e.com/뮺뮺.jpg",
+        K(|r| r.source == Source::Http("http://e.com/%EB%AE%BA%EB%AE%BA.jpg".into())),
+    ),
+    Case(
+        "non-ASCII relative",
+        "/_/plain/caf%C3%A9/%EB%AE%BA.jpg",
+        K(|r| r.source == Source::Relative("/caf%C3%A9/%EB%AE%BA.jpg".into())),
+    ),
+    Case(
         "relative source",
         "/_/w:1/plain/images/a%20b.jpg",
         K(|r| r.source == Source::Relative("/images/a%20b.jpg".into())),
