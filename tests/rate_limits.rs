@@ -1,0 +1,89 @@
+//! Rate limits at the edge.
+
+mod common;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_client_limit_answers_429_with_headers() {
+    let o = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/\"\nrate_limit = { rate = \"1/m\", burst = 3 }\n[[site.route]]\nprefix = \"/free\"\n";
+    let gw = Gateway::builder()
+        .server("trusted_proxies = [\"127.0.0.1\"]")
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[o.addr], "")
+        ))
+        .start()
+        .await;
+    let from = |client: &'static str| {
+        gw.request(reqwest::Method::GET, "s.test", "/id")
+            .header("X-Forwarded-For", client)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(from("203.0.113.1").await.expect("send").status(), 200);
+    }
+    let r = from("203.0.113.1").await.expect("send");
+    assert_eq!(r.status(), 429);
+    let h = r.headers();
+    assert_eq!(h["ratelimit-limit"], "3");
+    assert_eq!(h["ratelimit-remaining"], "0");
+    let retry: u64 = h["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("secs");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert!(r.text().await.expect("body").contains("too many requests"));
+    // Another client (as told by the trusted proxy) has its own bucket; other routes are free.
+    assert_eq!(from("203.0.113.2").await.expect("send").status(), 200);
+    for _ in 0..5 {
+        assert_eq!(gw.get("s.test", "/free").await.status(), 404);
+    }
+    assert_eq!(o.hits(), 4 + 5, "refused requests never reach the origin");
+    assert_eq!(
+        gw.metric(
+            "imgforge_rate_limited_total",
+            &[("site", "s"), ("route", "/")]
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untrusted_forwarded_for_is_ignored_and_exempt_clients_pass() {
+    let o = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/\"\nrate_limit = { rate = \"1/m\", burst = 2 }\n";
+    let limited = Gateway::builder()
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[o.addr], "")
+        ))
+        .start()
+        .await;
+    // Without trusted proxies, a forged X-Forwarded-For does not buy a fresh bucket.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let r = limited
+            .request(reqwest::Method::GET, "s.test", "/id")
+            .header("X-Forwarded-For", format!("198.51.100.{i}"))
+            .send()
+            .await
+            .expect("send");
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429, 429]);
+
+    let exempt = Gateway::builder()
+        .server("rate_limit_exempt = [\"127.0.0.0/8\"]")
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[o.addr], "")
+        ))
+        .start()
+        .await;
+    for _ in 0..5 {
+        assert_eq!(exempt.get("s.test", "/id").await.status(), 200);
+    }
+}
