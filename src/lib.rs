@@ -23,4 +23,5 @@ pub mod server;
 pub mod state;
 pub mod static_files;
 pub mod telemetry;
+pub mod transform;
 pub mod upstream;
