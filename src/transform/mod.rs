@@ -56,8 +56,33 @@ pub use error::{EngineError, TransformError};
 pub use pool::PoolStats;
 pub use sniff::{decodable, sniff};
 
+/// Synchronous stages for `benches/transform.rs`. They run libvips on the
+/// calling thread: never call them on an event loop.
 #[doc(hidden)]
-pub use pipeline::decode_for_bench;
+pub mod bench {
+    use super::{EngineSettings, Job, Output, Probe, TransformError, pipeline, vips};
+    use bytes::Bytes;
+
+    /// Initialises libvips as [`super::Engine::start`] does.
+    pub fn init() -> Result<(), String> {
+        vips::init()
+    }
+
+    /// Header only.
+    pub fn probe(source: &Bytes) -> Result<Probe, TransformError> {
+        pipeline::probe(source)
+    }
+
+    /// Full decode into memory, with JPEG/WebP shrink-on-load `shrink`.
+    pub fn decode(source: &Bytes, shrink: u8) -> Result<(u32, u32), TransformError> {
+        pipeline::decode_for_bench(source, shrink)
+    }
+
+    /// A whole job on this thread.
+    pub fn transform(settings: &EngineSettings, job: Job) -> Result<Output, TransformError> {
+        pipeline::transform(settings, job, None)
+    }
+}
 
 /// Engine-wide settings (TOML `[transform]`). URL security options
 /// (`msr`, `maf`, `mafr`, `mrd`) override the limits per request.

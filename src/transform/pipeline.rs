@@ -515,7 +515,7 @@ pub(crate) fn self_test_encode(
 
 /// Decodes a source fully (JPEG shrink-on-load `shrink`) and returns its
 /// size: the decode stage alone, for benchmarks. Not for the event loop.
-pub fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32), TransformError> {
+pub(crate) fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32), TransformError> {
     let (_, loader, header) = open(source)?;
     let img = if shrink > 1 {
         Image::load(
