@@ -29,4 +29,5 @@ pub mod source;
 pub mod state;
 pub mod static_files;
 pub mod telemetry;
+pub mod transform;
 pub mod upstream;

@@ -1,0 +1,30 @@
+//! Compiles imgforge's thin libvips binding (`src/transform/vips/glue.c`)
+//! against the system libvips found by pkg-config, and links libvips.
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/transform/vips/glue.c");
+    println!("cargo:rerun-if-changed=src/transform/vips/glue.h");
+    let vips = match pkg_config::Config::new()
+        .atleast_version("8.13")
+        .probe("vips")
+    {
+        Ok(lib) => lib,
+        Err(e) => {
+            // Without libvips there is no transform engine: fail with the fix.
+            panic!(
+                "libvips >= 8.13 not found by pkg-config ({e}); install libvips-dev (scripts/setup.sh)"
+            );
+        }
+    };
+    let mut build = cc::Build::new();
+    build
+        .file("src/transform/vips/glue.c")
+        .warnings(true)
+        .extra_warnings(true);
+    // glib's headers trip -Wextra's unused-parameter in callbacks we must match.
+    build.flag_if_supported("-Wno-unused-parameter");
+    for path in &vips.include_paths {
+        build.include(path);
+    }
+    build.compile("imgforge_vips_glue");
+}

@@ -1,0 +1,153 @@
+//! The async face of the engine: start-up, self-test, jobs on the pool.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::pool::{Full, Pool, PoolStats};
+use super::{
+    EngineError, EngineSettings, Format, ImageInfo, Job, Output, Probe, TransformError, pipeline,
+    vips,
+};
+
+/// The transform engine: a libvips worker pool. Cheap to clone (one shared
+/// pool); the workers stop once every clone is dropped and the queue is
+/// drained.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    settings: EngineSettings,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("settings", &self.inner.settings)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Initialises libvips once per process (operation cache off, one libvips
+    /// thread per job, untrusted and non-allow-listed loaders blocked:
+    /// only JPEG, PNG, WebP, GIF, HEIF/AVIF and TIFF decode), starts the
+    /// workers, and encodes a tiny image to every enabled output format.
+    ///
+    /// Fails with [`EngineError::FormatUnavailable`] naming the format when
+    /// one cannot be produced (e.g. AVIF without libvips's HEIF module), so
+    /// a broken runtime image fails at boot instead of per request.
+    pub fn start(settings: EngineSettings) -> Result<Engine, EngineError> {
+        if settings.workers == 0 {
+            return Err(EngineError::Settings("workers must be at least 1".into()));
+        }
+        if let Some(f) = settings.formats.iter().find(|f| !f.is_output()) {
+            return Err(EngineError::Settings(format!(
+                "{f} is not an output format (jpeg, png, webp, avif, gif)"
+            )));
+        }
+        if settings.avif_speed > 9 {
+            return Err(EngineError::Settings("avif_speed must be 0..=9".into()));
+        }
+        vips::init().map_err(EngineError::Init)?;
+        self_test(&settings)?;
+        let pool = Pool::start(
+            "imgforge-vips",
+            settings.workers,
+            settings.queue,
+            vips::thread_shutdown,
+        )
+        .map_err(|e| EngineError::Spawn(e.to_string()))?;
+        Ok(Engine {
+            inner: Arc::new(Inner { pool, settings }),
+        })
+    }
+
+    /// The settings the engine runs with.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.inner.settings
+    }
+
+    /// Runs `job` on the pool. Errors: see [`TransformError`]; the queue
+    /// wait counts towards the timeout.
+    pub async fn transform(&self, job: Job) -> Result<Output, TransformError> {
+        let settings = self.inner.settings.clone();
+        self.run(move |deadline| pipeline::transform(&settings, job, Some(deadline)))
+            .await
+    }
+
+    /// Reads the source's header on the pool (no pixels decoded) and checks
+    /// it is a decodable image. Use it before a transform when the caller
+    /// needs the facts first (`skip_processing`, `/info`).
+    pub async fn probe(&self, source: Bytes) -> Result<Probe, TransformError> {
+        self.run(move |_| pipeline::probe(&source)).await
+    }
+
+    /// Same as [`Engine::probe`] (the `/info` facts).
+    pub async fn info(&self, source: Bytes) -> Result<ImageInfo, TransformError> {
+        self.probe(source).await
+    }
+
+    /// Pool load for metrics.
+    pub fn stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(Instant) -> Result<T, TransformError> + Send + 'static,
+    ) -> Result<T, TransformError> {
+        let deadline = Instant::now() + self.inner.settings.timeout;
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .pool
+            .submit(Box::new(move || {
+                // The caller gave up (timeout, client gone): skip the work.
+                if tx.is_closed() || Instant::now() >= deadline {
+                    return;
+                }
+                let _ = tx.send(f(deadline));
+            }))
+            .map_err(|Full| TransformError::Overloaded)?;
+        match tokio::time::timeout_at(deadline.into(), rx).await {
+            Err(_) => Err(TransformError::Timeout),
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) if Instant::now() >= deadline => Err(TransformError::Timeout),
+            Ok(Err(_)) => Err(TransformError::Internal("worker dropped the job".into())),
+        }
+    }
+}
+
+/// Encodes a 32×32 RGBA image to every enabled format and decodes it back.
+fn self_test(settings: &EngineSettings) -> Result<(), EngineError> {
+    for &format in &settings.formats {
+        let fail = |reason: String| EngineError::FormatUnavailable {
+            format: format.name(),
+            reason,
+        };
+        if format == Format::Avif && !vips::heif_available() {
+            return Err(fail(
+                "libvips's HEIF module (vips-heif.so, libheif with the AV1 encoder) is not installed"
+                    .into(),
+            ));
+        }
+        let bytes =
+            pipeline::self_test_encode(settings, format).map_err(|e| fail(e.to_string()))?;
+        let sniffed = super::sniff(&bytes);
+        if sniffed != Some(format) {
+            return Err(fail(format!(
+                "encoder produced {} instead",
+                sniffed.map_or("unrecognised bytes", Format::name)
+            )));
+        }
+        pipeline::probe(&Bytes::from(bytes))
+            .map_err(|e| fail(format!("cannot decode own output: {e}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Error paths: what the engine refuses, and with which status.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::fixtures::*;
+use crate::transform::vips::Saver;
+use crate::transform::{EngineSettings, Format, TransformError, pipeline};
+
+fn photo_jpeg() -> Bytes {
+    let mut px = Vec::new();
+    for y in 0..256u32 {
+        for x in 0..256u32 {
+            px.extend_from_slice(&[x as u8, y as u8, (x ^ y) as u8]);
+        }
+    }
+    save(&image(&px, 256, 256, 3), Saver::Jpeg { progressive: false })
+}
+
+#[test]
+fn truncated_jpeg_is_undecodable() {
+    let full = photo_jpeg();
+    let cut = full.slice(..full.len() * 6 / 10);
+    let err = run(&cut, Format::Jpeg, |o| o.width = 100).expect_err("truncated");
+    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+    assert_eq!(err.status(), 422);
+    // also without shrink-on-load, and to another format
+    let err = run(&cut, Format::Png, |_| {}).expect_err("truncated");
+    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+}
+
+#[test]
+fn corrupt_bytes_are_undecodable() {
+    let mut bad = photo_jpeg().to_vec();
+    for b in bad.iter_mut().skip(20).take(400) {
+        *b = 0x5A;
+    }
+    let err = run(&Bytes::from(bad), Format::Jpeg, |_| {}).expect_err("corrupt");
+    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+    let png_magic_only = Bytes::from_static(b"\x89PNG\r\n\x1a\nnot really a png at all");
+    let err = run(&png_magic_only, Format::Png, |_| {}).expect_err("corrupt");
+    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+}
+
+#[test]
+fn text_and_html_are_not_images() {
+    for body in [
+        &b"<!DOCTYPE html><html><body>Not found</body></html>"[..],
+        b"hello",
+        b"",
+    ] {
+        let err = run(&Bytes::copy_from_slice(body), Format::Jpeg, |_| {}).expect_err("text");
+        assert_eq!(err, TransformError::NotAnImage);
+        assert_eq!(err.status(), 415);
+    }
+}
+
+#[test]
+fn svg_is_refused() {
+    let svg = Bytes::from_static(
+        b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"/>",
+    );
+    let err = run(&svg, Format::Png, |_| {}).expect_err("svg");
+    assert_eq!(err, TransformError::FormatNotAllowed("svg"));
+    assert_eq!(err.status(), 415);
+}
+
+#[test]
+fn decompression_bomb_is_refused_from_the_header() {
+    let bomb = png_header_only(20000, 20000);
+    let started = Instant::now();
+    let err = run(&bomb, Format::Jpeg, |_| {}).expect_err("bomb");
+    assert!(matches!(err, TransformError::TooLarge(_)), "{err:?}");
+    assert_eq!(err.status(), 422);
+    // 400 MP were never decoded
+    assert!(started.elapsed().as_millis() < 1000);
+    // the probe reads the header only, too
+    let probe = pipeline::probe(&bomb).expect("header");
+    assert_eq!((probe.width, probe.height), (20000, 20000));
+}
+
+#[test]
+fn resolution_limits_from_settings_and_options() {
+    let src = quadrant_png(100, 100);
+    let strict = EngineSettings {
+        max_src_resolution: 9_999,
+        ..settings()
+    };
+    let err = run_with(&strict, &src, Format::Png, |_| {}).expect_err("limit");
+    assert!(matches!(err, TransformError::TooLarge(_)));
+    // the URL's `msr` overrides the engine's limit
+    run_with(&strict, &src, Format::Png, |o| {
+        o.max_src_resolution = Some(10_000)
+    })
+    .expect("allowed by msr");
+    // animations count every frame processed…
+    let anim = animation(100, 100, Saver::Gif);
+    let err = run_with(
+        &EngineSettings {
+            max_src_resolution: 25_000,
+            ..settings()
+        },
+        &anim,
+        Format::Gif,
+        |_| {},
+    )
+    .expect_err("3 frames of 10k");
+    assert!(matches!(err, TransformError::TooLarge(_)));
+    // …unless a per-frame limit is set
+    let per_frame = EngineSettings {
+        max_src_resolution: 25_000,
+        max_animation_frame_resolution: 10_000,
+        ..settings()
+    };
+    run_with(&per_frame, &anim, Format::Gif, |_| {}).expect("per-frame limit");
+    let err = run_with(&per_frame, &anim, Format::Gif, |o| {
+        o.max_animation_frame_resolution = Some(9_999);
+    })
+    .expect_err("frame too big");
+    assert!(matches!(err, TransformError::TooLarge(_)));
+}
+
+#[test]
+fn disabled_output_format_is_refused() {
+    let only_jpeg = EngineSettings {
+        formats: vec![Format::Jpeg],
+        ..settings()
+    };
+    let err =
+        run_with(&only_jpeg, &quadrant_png(8, 8), Format::Webp, |_| {}).expect_err("webp off");
+    assert_eq!(err, TransformError::OutputNotEnabled("webp"));
+    let err = run(&quadrant_png(8, 8), Format::Svg, |_| {}).expect_err("svg out");
+    assert_eq!(err, TransformError::OutputNotEnabled("svg"));
+}

@@ -1,0 +1,8 @@
+//! Engine tests on images generated with libvips in the tests themselves
+//! (no files from outside the repository).
+
+mod engine;
+mod errors;
+mod fixtures;
+mod geometry;
+mod output;

@@ -1,0 +1,94 @@
+/* imgforge's thin binding over libvips (8.13+).
+ *
+ * libvips's public API is variadic (`NULL`-terminated option lists); Rust
+ * cannot call that safely, and a misspelt option is only found at run time.
+ * Every function here is non-variadic, spells its options once, returns 0 on
+ * success and -1 on failure (the message is in the libvips error buffer: take
+ * it with ifg_error_take()). Output images are new references the caller
+ * owns and releases with ifg_unref().
+ */
+#ifndef IMGFORGE_VIPS_GLUE_H
+#define IMGFORGE_VIPS_GLUE_H
+
+#include <stddef.h>
+#include <vips/vips.h>
+
+/* Source formats the glue can decode; numbering shared with ffi.rs. */
+enum {
+  IFG_JPEG = 1,
+  IFG_PNG = 2,
+  IFG_WEBP = 3,
+  IFG_GIF = 4,
+  IFG_HEIF = 5, /* AVIF and HEIC */
+  IFG_TIFF = 6
+};
+
+/* Output formats (same numbering for the shared ones). */
+enum {
+  IFG_SAVE_JPEG = 1,
+  IFG_SAVE_PNG = 2,
+  IFG_SAVE_WEBP = 3,
+  IFG_SAVE_GIF = 4,
+  IFG_SAVE_AVIF = 5
+};
+
+/* Called from the image's "postclose" signal: releases the source buffer. */
+typedef void (*ifg_release_fn)(VipsImage *image, void *user);
+
+int ifg_init(void);
+int ifg_heif_available(void);
+char *ifg_error_take(void);
+void ifg_free(void *p);
+void ifg_unref(VipsImage *image);
+void ifg_thread_shutdown(void);
+
+/* Loading. On success the image owns `user` and calls `release` when it is
+ * finally closed; on failure ownership stays with the caller. */
+int ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
+    int pages, int sequential, ifg_release_fn release, void *user, VipsImage **out);
+int ifg_new_from_pixels(const void *data, size_t len, int width, int height,
+    int bands, VipsImage **out);
+
+/* Header facts. */
+int ifg_width(VipsImage *in);
+int ifg_height(VipsImage *in);
+int ifg_bands(VipsImage *in);
+int ifg_has_alpha(VipsImage *in);
+int ifg_page_height(VipsImage *in);
+int ifg_n_pages(VipsImage *in);
+int ifg_is_animated(VipsImage *in);
+int ifg_orientation(VipsImage *in);
+int ifg_palette_bits(VipsImage *in);
+int ifg_delays(VipsImage *in, int *out, int max);
+int ifg_loop(VipsImage *in);
+int ifg_getpoint(VipsImage *in, int x, int y, double *out, int max);
+
+/* Operations. */
+int ifg_set_orientation(VipsImage *in, VipsImage **out, int orientation);
+int ifg_copy_memory(VipsImage *in, VipsImage **out);
+int ifg_to_processing(VipsImage *in, VipsImage **out);
+int ifg_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
+int ifg_extract(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
+int ifg_smartcrop(VipsImage *in, VipsImage **out, int width, int height);
+int ifg_rot(VipsImage *in, VipsImage **out, int angle);
+int ifg_flip(VipsImage *in, VipsImage **out, int horizontal);
+int ifg_filters(VipsImage *in, VipsImage **out, double blur, double sharpen, int pixelate);
+int ifg_embed(VipsImage *in, VipsImage **out, int x, int y, int width, int height);
+int ifg_flatten(VipsImage *in, VipsImage **out, double r, double g, double b);
+int ifg_find_trim(VipsImage *in, double threshold, int use_color, double r, double g,
+    double b, int *left, int *top, int *width, int *height);
+int ifg_replicate(VipsImage *in, VipsImage **out, int width, int height, int centered);
+int ifg_composite(VipsImage *in, VipsImage *overlay, VipsImage **out, int x, int y,
+    double opacity);
+int ifg_arrayjoin(VipsImage **in, int n, VipsImage **out);
+int ifg_set_animation(VipsImage *in, VipsImage **out, int page_height, const int *delays,
+    int n, int loop);
+int ifg_remove_animation(VipsImage *in, VipsImage **out);
+int ifg_finish(VipsImage *in, VipsImage **out, int strip, int keep_copyright,
+    int keep_profile, int animated, int rotated);
+
+/* Saving: `*buf` is g_malloc'd, release it with ifg_free(). `option` is the
+ * JPEG progressive flag or the AVIF speed (0..=9); unused otherwise. */
+int ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t *len);
+
+#endif
