@@ -17,11 +17,12 @@ use pingora::services::listening::Service;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::admin::Admin;
-use crate::config::Config;
+use crate::config::{Config, TransformSettings};
 use crate::edge::Gateway;
 use crate::imaging::ImageService;
 use crate::metrics::Metrics;
 use crate::state::{Runtime, Shared};
+use crate::transform::{Engine, EngineSettings};
 
 /// How the process was asked to start.
 #[derive(Debug, Clone, Copy, Default)]
@@ -50,6 +51,9 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     }
     let (runtime, health_services) = Runtime::build(config.clone()).map_err(StartError::Setup)?;
     let metrics = Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    // libvips starts (and self-tests every output format) before anything listens.
+    let engine = Engine::start(engine_settings(&config.transform))
+        .map_err(|e| StartError::Setup(format!("transform engine: {e}")))?;
     let image_socket = image_socket_path(&config.server.upgrade_sock);
     // A socket file left by a crashed process with our pid would make the bind fail.
     let _ = std::fs::remove_file(&image_socket);
@@ -98,7 +102,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     }
     let mut images = Service::new(
         "imgforge images".to_string(),
-        ImageService::new(shared.clone()),
+        ImageService::new(shared.clone(), engine),
     );
     images.add_uds(
         &image_socket.to_string_lossy(),
@@ -137,6 +141,22 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         }),
     });
     Ok(())
+}
+
+fn engine_settings(t: &TransformSettings) -> EngineSettings {
+    let pixels = |mp: f64| (mp * 1_000_000.0).round() as u64;
+    EngineSettings {
+        workers: t.workers,
+        queue: t.queue,
+        timeout: t.timeout,
+        max_src_resolution: pixels(t.max_src_resolution_mp),
+        max_animation_frames: t.max_animation_frames,
+        max_animation_frame_resolution: pixels(t.max_animation_frame_resolution_mp),
+        max_result_dimension: t.max_result_dimension,
+        avif_speed: t.avif_speed,
+        jpeg_progressive: t.jpeg_progressive,
+        formats: t.formats.clone(),
+    }
 }
 
 /// The image service's socket: private to this process (the pid keeps an upgrading successor

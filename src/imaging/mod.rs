@@ -5,6 +5,7 @@
 //! response, and an error found during a transform is a proper status, never a truncated 200.
 
 pub mod headers;
+mod render;
 mod service;
 
 pub use service::{INTERNAL_ROUTE, INTERNAL_SITE, ImageService, parse_image_url, upstream_timeout};

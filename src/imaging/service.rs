@@ -9,11 +9,13 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use super::headers::{content_disposition, encode_path, if_none_match, variant_etag};
+use super::headers::{encode_path, if_none_match, variant_etag};
+use super::render::render;
 use crate::config::RouteKind;
 use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
+use crate::transform::Engine;
 
 /// Header naming the site an image request belongs to (set by the edge, never by clients).
 pub const INTERNAL_SITE: &str = "x-imgforge-site";
@@ -24,17 +26,28 @@ pub const INTERNAL_ROUTE: &str = "x-imgforge-route";
 pub struct ImageService {
     shared: Arc<Shared>,
     fetcher: Fetcher,
+    engine: Engine,
 }
 
 /// A finished answer: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    body: Bytes,
+pub(super) struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Bytes,
 }
 
 impl Answer {
-    fn error(status: u16, message: impl Into<String>) -> Self {
+    /// A 200 with its body, type and ETag.
+    pub fn ok(body: Bytes, content_type: String, etag: String) -> Self {
+        Self {
+            status: 200,
+            headers: vec![("content-type", content_type), ("etag", etag)],
+            body,
+        }
+    }
+
+    /// A short plain-text error, never cached.
+    pub fn error(status: u16, message: impl Into<String>) -> Self {
         let mut m: String = message.into();
         m.push('\n');
         Self {
@@ -49,11 +62,12 @@ impl Answer {
 }
 
 impl ImageService {
-    /// The service over the shared state.
-    pub fn new(shared: Arc<Shared>) -> Self {
+    /// The service over the shared state, transforming with `engine`.
+    pub fn new(shared: Arc<Shared>, engine: Engine) -> Self {
         Self {
             shared,
             fetcher: Fetcher::new(),
+            engine,
         }
     }
 
@@ -78,7 +92,7 @@ impl ImageService {
         // Verified again here (microseconds): the socket is private, but this keeps the service
         // correct on its own.
         let settings = &route.settings;
-        let image = match parse_image_url(req, prefix, settings) {
+        let (image, info) = match parse_image_url(req, prefix, settings) {
             Ok(i) => i,
             Err(e) => return Answer::error(e.status(), e.to_string()),
         };
@@ -136,7 +150,7 @@ impl ImageService {
             common_headers(&mut a, &image, &fetched);
             return a;
         }
-        render(&image, settings, fetched, etag)
+        render(&self.engine, &image, route, fetched, etag, info).await
     }
 }
 
@@ -145,7 +159,7 @@ fn fetch_error(e: &FetchError) -> Answer {
 }
 
 /// Headers every successful answer carries.
-fn common_headers(a: &mut Answer, image: &ImageRequest, fetched: &Fetched) {
+pub(super) fn common_headers(a: &mut Answer, image: &ImageRequest, fetched: &Fetched) {
     if !image.negotiation.vary.is_empty() {
         a.headers.push(("vary", image.negotiation.vary.join(", ")));
     }
@@ -167,44 +181,6 @@ fn cache_control(image: &ImageRequest) -> String {
         None => YEAR,
     };
     format!("public, max-age={max_age}")
-}
-
-/// Produces the image answer. Until the libvips engine is wired in, only `raw` requests (the
-/// source passed through unchanged) are served.
-fn render(
-    image: &ImageRequest,
-    _settings: &RouteSettings,
-    fetched: Fetched,
-    etag: String,
-) -> Answer {
-    if !image.options.raw {
-        return Answer::error(501, "image transformation is not available yet");
-    }
-    let ext = "bin";
-    let mut a = Answer {
-        status: 200,
-        headers: vec![
-            ("etag", etag),
-            (
-                "content-type",
-                fetched
-                    .content_type
-                    .clone()
-                    .unwrap_or_else(|| "application/octet-stream".into()),
-            ),
-        ],
-        body: fetched.bytes.clone(),
-    };
-    if let Some(d) = content_disposition(
-        image.options.filename.as_deref(),
-        image.options.return_attachment,
-        &image.source.to_url(),
-        ext,
-    ) {
-        a.headers.push(("content-disposition", d));
-    }
-    common_headers(&mut a, image, &fetched);
-    a
 }
 
 #[async_trait]
@@ -229,17 +205,23 @@ impl ServeHttp for ImageService {
 }
 
 /// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the
-/// image service both call this, so they agree on every request).
+/// image service both call this, so they agree on every request). `PREFIX/info/SIGNATURE/…`
+/// asks for the source's facts as JSON instead of an image (signed like any URL); the second
+/// value says so.
 pub fn parse_image_url(
     req: &pingora::http::RequestHeader,
     prefix: &str,
     settings: &RouteSettings,
-) -> Result<ImageRequest, imgproxy::UrlError> {
+) -> Result<(ImageRequest, bool), imgproxy::UrlError> {
     let rest = req
         .uri
         .path()
         .strip_prefix(prefix.trim_end_matches('/'))
         .unwrap_or("");
+    let (rest, info) = match rest.strip_prefix("/info/") {
+        Some(r) => (&rest[5..], !r.is_empty()),
+        None => (rest, false),
+    };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -249,6 +231,7 @@ pub fn parse_image_url(
         settings,
         now,
     )
+    .map(|r| (r, info))
 }
 
 /// How long the edge waits for the image service: the download and the transform, plus slack.

@@ -40,6 +40,9 @@ mod sniff;
 mod vips;
 mod watermark;
 
+#[doc(hidden)]
+pub mod testkit;
+
 #[cfg(test)]
 mod tests;
 

@@ -39,6 +39,8 @@ pub struct OriginState {
     pub healthy: AtomicBool,
     /// Headers of the last request to `/echo`-like paths.
     pub last_headers: Mutex<HashMap<String, String>>,
+    /// Files served at `/f/{name}` (always as `application/octet-stream`, with an ETag).
+    pub files: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 /// A real HTTP origin on 127.0.0.1 (axum/hyper), running until dropped.
@@ -72,6 +74,7 @@ impl Origin {
             .route("/slow/:ms", get(slow))
             .route("/healthz", get(healthz))
             .route("/status/:code", get(status))
+            .route("/f/:name", get(file))
             .fallback(fallback)
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -92,6 +95,15 @@ impl Origin {
     /// Requests served so far (health checks excluded).
     pub fn hits(&self) -> usize {
         self.state.hits.load(Ordering::SeqCst)
+    }
+
+    /// Serves `bytes` at `/f/{name}`.
+    pub fn put(&self, name: &str, bytes: impl Into<Vec<u8>>) {
+        self.state
+            .files
+            .lock()
+            .expect("lock")
+            .insert(name.to_string(), bytes.into());
     }
 
     /// Stops accepting connections.
@@ -170,6 +182,26 @@ async fn healthz(State(s): St) -> StatusCode {
 async fn status(State(s): St, headers: HeaderMap, UrlPath(code): UrlPath<u16>) -> StatusCode {
     count(&s, &headers);
     StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+async fn file(State(s): St, headers: HeaderMap, UrlPath(name): UrlPath<String>) -> Response {
+    count(&s, &headers);
+    let body = s.files.lock().expect("lock").get(&name).cloned();
+    match body {
+        Some(b) => {
+            let etag = format!("\"{}-{}\"", name.len(), b.len());
+            // A lying Content-Type: the gateway must sniff the bytes.
+            (
+                [
+                    ("content-type", "application/octet-stream".to_string()),
+                    ("etag", etag),
+                ],
+                b,
+            )
+                .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
 }
 
 async fn fallback(State(s): St, req: Request) -> Response {

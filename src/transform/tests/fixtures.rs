@@ -39,23 +39,7 @@ pub(super) fn png(img: &Image) -> Bytes {
     save(img, Saver::Png)
 }
 
-/// w × h RGB: red top-left, green top-right, blue bottom-left, yellow
-/// bottom-right.
-pub(super) fn quadrant_pixels(w: u32, h: u32) -> Vec<u8> {
-    let mut px = Vec::with_capacity((w * h * 3) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            let c: [u8; 3] = match (x < w / 2, y < h / 2) {
-                (true, true) => [255, 0, 0],
-                (false, true) => [0, 255, 0],
-                (true, false) => [0, 0, 255],
-                (false, false) => [255, 255, 0],
-            };
-            px.extend_from_slice(&c);
-        }
-    }
-    px
-}
+pub(super) use crate::transform::testkit::{png_header_only, quadrant_pixels};
 
 pub(super) fn quadrant(w: u32, h: u32) -> Image {
     image(&quadrant_pixels(w, h), w, h, 3)
@@ -154,43 +138,4 @@ pub(super) fn ok(source: &Bytes, format: Format, f: impl FnOnce(&mut ProcessingO
         Ok(out) => out,
         Err(e) => panic!("transform failed: {e}"),
     }
-}
-
-/// A PNG whose IHDR declares `w` × `h` with one tiny IDAT: a decompression
-/// bomb's header, with a valid CRC.
-pub(super) fn png_header_only(w: u32, h: u32) -> Bytes {
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = 0xFFFF_FFFFu32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let mut body = kind.to_vec();
-        body.extend_from_slice(data);
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc32(&body).to_be_bytes());
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend_from_slice(&w.to_be_bytes());
-    ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
-    chunk(&mut out, b"IHDR", &ihdr);
-    chunk(
-        &mut out,
-        b"IDAT",
-        &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-    );
-    chunk(&mut out, b"IEND", &[]);
-    Bytes::from(out)
 }

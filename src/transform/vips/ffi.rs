@@ -56,7 +56,6 @@ unsafe extern "C" {
 
     pub(crate) fn ifg_width(image: *mut VipsImage) -> c_int;
     pub(crate) fn ifg_height(image: *mut VipsImage) -> c_int;
-    #[cfg(test)]
     pub(crate) fn ifg_bands(image: *mut VipsImage) -> c_int;
     pub(crate) fn ifg_has_alpha(image: *mut VipsImage) -> c_int;
     pub(crate) fn ifg_page_height(image: *mut VipsImage) -> c_int;
@@ -65,7 +64,6 @@ unsafe extern "C" {
     pub(crate) fn ifg_orientation(image: *mut VipsImage) -> c_int;
     pub(crate) fn ifg_delays(image: *mut VipsImage, out: *mut c_int, max: c_int) -> c_int;
     pub(crate) fn ifg_loop(image: *mut VipsImage) -> c_int;
-    #[cfg(test)]
     pub(crate) fn ifg_getpoint(
         image: *mut VipsImage,
         x: c_int,
@@ -73,8 +71,6 @@ unsafe extern "C" {
         out: *mut c_double,
         max: c_int,
     ) -> c_int;
-
-    #[cfg(test)]
     pub(crate) fn ifg_set_orientation(
         input: *mut VipsImage,
         out: *mut *mut VipsImage,

@@ -224,7 +224,6 @@ impl Image {
         unsafe { ffi::ifg_height(self.ptr()) }.max(0) as u32
     }
 
-    #[cfg(test)]
     pub(crate) fn bands(&self) -> u32 {
         unsafe { ffi::ifg_bands(self.ptr()) }.max(0) as u32
     }
@@ -267,7 +266,6 @@ impl Image {
     }
 
     /// Sets the EXIF orientation (test fixtures).
-    #[cfg(test)]
     pub(crate) fn with_orientation(&self, orientation: u8) -> Result<Image> {
         Image::make(|out| unsafe {
             ffi::ifg_set_orientation(self.ptr(), out, c_int::from(orientation))
@@ -275,7 +273,6 @@ impl Image {
     }
 
     /// Band values of one pixel (evaluates the pipeline up to that pixel).
-    #[cfg(test)]
     pub(crate) fn getpoint(&self, x: u32, y: u32) -> Result<Vec<f64>> {
         let mut buf = [0f64; 8];
         // SAFETY: buf holds max (8) doubles.
