@@ -28,6 +28,8 @@ pub const VARIABLES: &[&str] = &[
     "IMGFORGE_CACHE_MEMORY_SIZE",
     "IMGFORGE_CACHE_DISK_PATH",
     "IMGFORGE_CACHE_DISK_SIZE",
+    "IMGFORGE_CACHE_STATUS_HEADER",
+    "IMGFORGE_CACHE_LOCK_TIMEOUT",
 ];
 
 /// Applies the overrides found by `lookup` (normally `std::env::var`).
@@ -95,6 +97,8 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
             c.disk_path = (!v.is_empty()).then(|| std::path::PathBuf::from(v))
         }
         "IMGFORGE_CACHE_DISK_SIZE" => c.disk_size = ByteSize::parse(v)?,
+        "IMGFORGE_CACHE_STATUS_HEADER" => c.status_header = boolean(v)?,
+        "IMGFORGE_CACHE_LOCK_TIMEOUT" => c.lock_timeout = HumanDuration::parse(v)?,
         _ => {}
     }
     Ok(())

@@ -80,6 +80,15 @@ pub struct CacheSettings {
     pub memory_size: u64,
     pub disk_path: Option<PathBuf>,
     pub disk_size: u64,
+    pub status_header: bool,
+    pub lock_timeout: Duration,
+}
+
+impl CacheSettings {
+    /// Whether any tier is configured.
+    pub fn enabled(&self) -> bool {
+        self.memory_size > 0 || self.disk_path.is_some()
+    }
 }
 
 /// One website behind the gateway.
@@ -151,6 +160,19 @@ pub struct Route {
     pub prefix: String,
     pub kind: RouteKind,
     pub rate_limit: Option<RateLimit>,
+    /// `None`: responses of this route are not cached.
+    pub cache: Option<CachePolicy>,
+}
+
+/// How a route's responses are cached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachePolicy {
+    /// Freshness when the response gives none.
+    pub default_ttl: Duration,
+    pub min_ttl: Duration,
+    pub max_ttl: Duration,
+    pub stale_while_revalidate: Duration,
+    pub stale_if_error: Duration,
 }
 
 /// What serves a route.
@@ -254,6 +276,8 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
         memory_size: file.cache.memory_size.0,
         disk_path: file.cache.disk_path.as_deref().map(|p| loc.resolve(p)),
         disk_size: file.cache.disk_size.0,
+        status_header: file.cache.status_header,
+        lock_timeout: file.cache.lock_timeout.0,
     };
 
     let mut sites = Vec::new();
@@ -685,10 +709,35 @@ fn routes(
                 errs,
             ))),
         };
+        let cache = r
+            .cache
+            .unwrap_or(matches!(kind, RouteKind::Imgproxy(_)))
+            .then(|| {
+                let d = |v: Option<super::units::HumanDuration>, default: u64| {
+                    v.map_or(Duration::from_secs(default), |h| h.0)
+                };
+                CachePolicy {
+                    default_ttl: d(r.cache_ttl, 3600),
+                    min_ttl: d(r.cache_min_ttl, 0),
+                    max_ttl: d(r.cache_max_ttl, 365 * 86_400),
+                    stale_while_revalidate: d(r.stale_while_revalidate, 0),
+                    stale_if_error: d(r.stale_if_error, 3600),
+                }
+            });
+        if let Some(c) = &cache
+            && c.min_ttl > c.max_ttl
+        {
+            errs.push(loc.at(
+                span.clone(),
+                "site.route.cache_min_ttl",
+                "is larger than cache_max_ttl",
+            ));
+        }
         out.push(Route {
             prefix: prefix.clone(),
             kind,
             rate_limit,
+            cache,
         });
     }
     if out.is_empty() {
@@ -696,6 +745,7 @@ fn routes(
             prefix: "/".into(),
             kind: RouteKind::Proxy,
             rate_limit: None,
+            cache: None,
         });
     }
     out.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

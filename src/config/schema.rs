@@ -178,6 +178,12 @@ pub struct CacheSection {
     pub disk_path: Option<PathBuf>,
     #[serde(default = "default_disk_size")]
     pub disk_size: ByteSize,
+    /// `X-Cache-Status` on responses of cached routes.
+    #[serde(default = "yes")]
+    pub status_header: bool,
+    /// How long concurrent misses of one key wait for the first to fill it.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: HumanDuration,
 }
 
 impl Default for CacheSection {
@@ -186,6 +192,8 @@ impl Default for CacheSection {
             memory_size: default_memory_size(),
             disk_path: None,
             disk_size: default_disk_size(),
+            status_header: true,
+            lock_timeout: default_lock_timeout(),
         }
     }
 }
@@ -308,6 +316,17 @@ pub struct RouteSection {
     pub allow_private_sources: Option<bool>,
     pub allow_link_local_sources: Option<bool>,
 
+    /// Cache this route's responses (default: on for image routes, off for proxy routes).
+    pub cache: Option<bool>,
+    /// Freshness when the response says nothing (no max-age, no Expires).
+    pub cache_ttl: Option<HumanDuration>,
+    /// Freshness bounds applied to whatever the response says.
+    pub cache_min_ttl: Option<HumanDuration>,
+    pub cache_max_ttl: Option<HumanDuration>,
+    /// Serve stale while one request revalidates, and while the origin fails.
+    pub stale_while_revalidate: Option<HumanDuration>,
+    pub stale_if_error: Option<HumanDuration>,
+
     /// Per-client rate limit (enforced by the protection layer).
     pub rate_limit: Option<RateLimitSection>,
 }
@@ -392,6 +411,9 @@ fn default_formats() -> Vec<String> {
     ["jpeg", "png", "webp", "avif", "gif"]
         .map(String::from)
         .to_vec()
+}
+fn default_lock_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(10))
 }
 fn default_memory_size() -> ByteSize {
     ByteSize(256 << 20)

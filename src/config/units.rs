@@ -63,7 +63,7 @@ fn size_expected(text: &str) -> String {
 
 fn duration_expected(text: &str) -> String {
     format!(
-        "invalid duration {text:?}: expected a number with a unit (ms, s, m, h), e.g. \"5s\" or \"1m30s\""
+        "invalid duration {text:?}: expected a number with a unit (ms, s, m, h, d), e.g. \"5s\" or \"1m30s\""
     )
 }
 
@@ -95,6 +95,7 @@ impl HumanDuration {
                 "s" | "sec" => 1.0,
                 "m" | "min" => 60.0,
                 "h" => 3600.0,
+                "d" => 86_400.0,
                 _ => return Err(duration_expected(text)),
             };
             let part = value * secs_per_unit;
@@ -204,6 +205,7 @@ mod tests {
             ("1m30s", 90_000),
             ("1.5s", 1_500),
             ("7", 7_000),
+            ("1d", 86_400_000),
         ];
         for (text, want) in ok {
             assert_eq!(

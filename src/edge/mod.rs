@@ -2,6 +2,7 @@
 //! routing picks site and route, `upstream` picks the server, `static_files` serves local roots,
 //! [`error`] maps every failure to its status and body.
 
+pub mod cache;
 mod ctx;
 pub mod error;
 pub mod forward;
