@@ -137,7 +137,8 @@ mod tests {
     fn freshness_rules() {
         let now = SystemTime::now();
         let p = policy();
-        let cases: Vec<(u16, Vec<(&str, &str)>, bool, Option<u64>)> = vec![
+        type Case = (u16, Vec<(&'static str, &'static str)>, bool, Option<u64>);
+        let cases: Vec<Case> = vec![
             (200, vec![], false, Some(60)),
             (
                 200,
