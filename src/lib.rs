@@ -7,6 +7,7 @@
 //! - [`routing`]: Host + path prefix → site → route (pure).
 //! - [`upstream`]: origin pools: load balancing, health checks, peer selection.
 //! - [`edge`]: the Pingora `ProxyHttp` implementation, thin, delegating to the rooms above.
+//! - [`cache`]: cache storage for pingora: bounded memory tier, persistent disk tier.
 //! - [`admin`]: the admin listener: `/health`, `/readyz`, `/status`, `/metrics`.
 //! - [`metrics`]: the Prometheus registry and the gateway's metric families.
 //! - [`telemetry`]: tracing set-up and the access log line.
@@ -17,6 +18,7 @@
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod edge;
 pub mod imaging;
