@@ -21,6 +21,11 @@ pub struct Metrics {
     pub upstream_healthy: IntGaugeVec,
     /// Requests refused by a rate limit, by site and route (`route="*"`: the global cap).
     pub rate_limited: IntCounterVec,
+    /// Cacheable requests by outcome (`HIT`, `MISS`, `STALE`, `EXPIRED`, `REVALIDATED`, `BYPASS`).
+    pub cache_requests: IntCounterVec,
+    /// Cache tier state, refreshed at scrape time: `kind` = hits, misses, evictions, bytes,
+    /// entries, corrupt, purges.
+    pub cache_tier: IntGaugeVec,
 }
 
 impl Metrics {
@@ -71,6 +76,22 @@ impl Metrics {
             &["site", "route"],
         )?;
         registry.register(Box::new(rate_limited.clone()))?;
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                "imgforge_cache_requests_total",
+                "Cacheable requests by cache outcome",
+            ),
+            &["site", "route", "status"],
+        )?;
+        let cache_tier = IntGaugeVec::new(
+            Opts::new(
+                "imgforge_cache_tier",
+                "Cache tier counters and usage (hits, misses, evictions, bytes, entries, corrupt, purges)",
+            ),
+            &["tier", "kind"],
+        )?;
+        registry.register(Box::new(cache_requests.clone()))?;
+        registry.register(Box::new(cache_tier.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
@@ -84,6 +105,8 @@ impl Metrics {
             in_flight,
             upstream_healthy,
             rate_limited,
+            cache_requests,
+            cache_tier,
         })
     }
 

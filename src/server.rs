@@ -21,7 +21,9 @@ use crate::config::{Config, TransformSettings};
 use crate::edge::Gateway;
 use crate::imaging::ImageService;
 use crate::metrics::Metrics;
-use crate::state::{Runtime, Shared};
+use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+
+use crate::state::{Cache, Runtime, Shared};
 use crate::transform::{Engine, EngineSettings};
 
 /// How the process was asked to start.
@@ -57,7 +59,8 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let image_socket = image_socket_path(&config.server.upgrade_sock);
     // A socket file left by a crashed process with our pid would make the bind fail.
     let _ = std::fs::remove_file(&image_socket);
-    let shared = Shared::new(runtime, metrics, image_socket.clone());
+    let cache = build_cache(&config.cache)?;
+    let shared = Shared::new(runtime, metrics, image_socket.clone(), cache);
 
     let mut conf = ServerConf::new().ok_or_else(|| StartError::Setup("server conf".into()))?;
     conf.threads = config.server.threads;
@@ -141,6 +144,22 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         }),
     });
     Ok(())
+}
+
+fn build_cache(c: &crate::config::CacheSettings) -> Result<Option<Cache>, StartError> {
+    if !c.enabled() {
+        return Ok(None);
+    }
+    let storage = crate::cache::build(&crate::cache::CacheSettings {
+        memory_size: usize::try_from(c.memory_size).unwrap_or(usize::MAX),
+        disk_path: c.disk_path.clone(),
+        disk_size: c.disk_size,
+        ..crate::cache::CacheSettings::default()
+    })
+    .map_err(|e| StartError::Setup(e.to_string()))?;
+    // Leaked like the storage: pingora-cache wants `&'static` and both live as long as the process.
+    let lock: &'static CacheKeyLockImpl = Box::leak(CacheLock::new_boxed(c.lock_timeout));
+    Ok(Some(Cache { storage, lock }))
 }
 
 fn engine_settings(t: &TransformSettings) -> EngineSettings {

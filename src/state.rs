@@ -13,6 +13,9 @@ use pingora::services::ServiceWithDependents;
 
 use std::net::IpAddr;
 
+use pingora::cache::lock::CacheKeyLockImpl;
+
+use crate::cache::TieredStorage;
 use crate::config::{Config, Origin, RateLimit};
 use crate::metrics::Metrics;
 use crate::protect::ratelimit::{Limiter, Quota};
@@ -99,12 +102,22 @@ impl Runtime {
     }
 }
 
+/// The response cache: storage and the lock that coalesces concurrent misses of one key.
+#[derive(Clone, Copy)]
+pub struct Cache {
+    pub storage: &'static TieredStorage,
+    pub lock: &'static CacheKeyLockImpl,
+}
+
 /// Process-wide state.
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
     pub metrics: Metrics,
     /// The private Unix socket of the image service (see [`crate::imaging`]).
     pub image_socket: std::path::PathBuf,
+    /// The response cache (memory + disk), when configured; leaked once at start-up because
+    /// pingora-cache takes `&'static` storage.
+    pub cache: Option<Cache>,
     started: Instant,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -112,11 +125,17 @@ pub struct Shared {
 
 impl Shared {
     /// Wraps a runtime; not ready until [`Shared::set_ready`].
-    pub fn new(runtime: Runtime, metrics: Metrics, image_socket: std::path::PathBuf) -> Arc<Self> {
+    pub fn new(
+        runtime: Runtime,
+        metrics: Metrics,
+        image_socket: std::path::PathBuf,
+        cache: Option<Cache>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             image_socket,
+            cache,
             started: Instant::now(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),

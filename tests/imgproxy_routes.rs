@@ -190,8 +190,8 @@ async fn sources_are_fetched_with_limits() {
         ("/open/unsafe/raw:1/plain/slow/3000", 504, "timed out"),
         (
             "/open/unsafe/rs:fit:10:10/plain/blob/100",
-            501,
-            "not available",
+            415,
+            "not an image",
         ),
     ];
     for (path, status, text) in cases {

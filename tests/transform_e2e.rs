@@ -296,7 +296,9 @@ async fn passthrough_stays_responsive_under_transform_load() {
     let origin = Origin::start("o").await;
     let w = 1200;
     let h = 800;
-    let noise: Vec<u8> = (0..u64::from(w * h * 3)).map(|i| ((i * 7919) % 251) as u8).collect();
+    let noise: Vec<u8> = (0..u64::from(w * h * 3))
+        .map(|i| ((i * 7919) % 251) as u8)
+        .collect();
     origin.put(
         "big.jpg",
         testkit::encode(&noise, w, h, 3, Format::Jpeg).to_vec(),

@@ -82,6 +82,25 @@ impl Admin {
                 }
             }
         }
+        if let Some(cache) = &self.shared.cache {
+            let s = cache.storage.stats();
+            let tiers = &self.shared.metrics.cache_tier;
+            for (tier, t) in [("memory", &s.memory), ("disk", &s.disk)] {
+                for (kind, v) in [
+                    ("hits", t.hits),
+                    ("misses", t.misses),
+                    ("evictions", t.evictions),
+                    ("bytes", t.bytes),
+                    ("entries", t.entries),
+                    ("corrupt", t.corrupt),
+                    ("purges", t.purges),
+                ] {
+                    tiers
+                        .with_label_values(&[tier, kind])
+                        .set(i64::try_from(v).unwrap_or(i64::MAX));
+                }
+            }
+        }
         self.shared.metrics.render()
     }
 }

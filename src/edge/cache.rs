@@ -87,9 +87,12 @@ fn expires_in(resp: &ResponseHeader, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// `X-Cache-Status` for a cache phase.
-pub fn status(phase: CachePhase) -> &'static str {
+/// `X-Cache-Status` for a cache phase. A response fetched upstream that turned out not to be
+/// storable (an error, `no-store`) is a `MISS`, as nginx reports it; `BYPASS` means the cache
+/// was not consulted.
+pub fn status(phase: CachePhase, fetched_upstream: bool) -> &'static str {
     match phase {
+        CachePhase::Disabled(_) | CachePhase::Bypass if fetched_upstream => "MISS",
         CachePhase::Hit => "HIT",
         CachePhase::Miss => "MISS",
         CachePhase::Stale | CachePhase::StaleUpdating => "STALE",

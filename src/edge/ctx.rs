@@ -21,6 +21,12 @@ pub struct RequestCtx {
     pub upstream: Option<SocketAddr>,
     /// Set on image routes: the route prefix whose image service answers.
     pub image_route: Option<String>,
+    /// Set when this request may be served from / stored in the cache.
+    pub cache: Option<CacheTarget>,
+    /// The response came from an upstream (origin or image service), not from the cache.
+    pub proxied: bool,
+    /// `X-Cache-Status` once known.
+    pub cache_status: Option<&'static str>,
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
@@ -39,11 +45,22 @@ impl RequestCtx {
             tried: Vec::new(),
             upstream: None,
             image_route: None,
+            cache: None,
+            cache_status: None,
+            proxied: false,
             status: None,
             error: None,
             _in_flight: InFlight::new(metrics.in_flight.clone()),
         }
     }
+}
+
+/// What the cache needs to know about a cacheable request.
+pub struct CacheTarget {
+    pub key: pingora::cache::CacheKey,
+    pub policy: crate::config::CachePolicy,
+    /// The key already separates the `Accept`-negotiated variants.
+    pub key_covers_accept: bool,
 }
 
 /// Increments the in-flight gauge for its lifetime, so every exit path decrements it.

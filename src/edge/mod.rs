@@ -10,16 +10,17 @@ pub mod forward;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorType, Result};
 
-pub use ctx::RequestCtx;
+pub use ctx::{CacheTarget, RequestCtx};
 use error::{EdgeError, respond, respond_with};
 
-use crate::config::RouteKind;
 use crate::config::schema::HashOn;
+use crate::config::{Route, RouteKind};
 use crate::imaging::{
     INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
 };
@@ -112,12 +113,28 @@ impl Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
         settings: &RouteSettings,
-        prefix: &str,
+        route: &Route,
     ) -> Result<bool> {
-        match parse_image_url(session.req_header(), prefix, settings) {
+        match parse_image_url(session.req_header(), &route.prefix, settings) {
             Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
-            Ok(_image) => {
-                ctx.image_route = Some(prefix.to_string());
+            Ok((image, info)) => {
+                ctx.image_route = Some(route.prefix.clone());
+                if let Some(policy) = &route.cache {
+                    let variant = if info {
+                        format!("info {}", image.canonical)
+                    } else {
+                        image.cache_key()
+                    };
+                    ctx.cache = Some(CacheTarget {
+                        key: cache::image_key(
+                            ctx.site.as_deref().unwrap_or(""),
+                            &route.prefix,
+                            &variant,
+                        ),
+                        policy: policy.clone(),
+                        key_covers_accept: true,
+                    });
+                }
                 Ok(false)
             }
         }
@@ -163,14 +180,24 @@ impl ProxyHttp for Gateway {
             RouteKind::Proxy => {}
             RouteKind::Imgproxy(image) => {
                 let settings = &image.settings;
-                return self
-                    .image_route(session, ctx, settings, &route.prefix)
-                    .await;
+                return self.image_route(session, ctx, settings, &route).await;
             }
         }
         match runtime.backends.get(&site.name) {
             Some(Backend::Pool(pool)) => {
                 ctx.pool = Some(pool.clone());
+                // Requests with credentials are never shared through the cache.
+                let req = session.req_header();
+                if let Some(policy) = &route.cache
+                    && !req.headers.contains_key(http::header::AUTHORIZATION)
+                {
+                    let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
+                    ctx.cache = Some(CacheTarget {
+                        key: cache::proxy_key(&site.name, host_of(req).unwrap_or(""), target),
+                        policy: policy.clone(),
+                        key_covers_accept: false,
+                    });
+                }
                 Ok(false)
             }
             Some(Backend::Root(root)) => {
@@ -194,6 +221,7 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        ctx.proxied = true;
         if ctx.image_route.is_some() {
             let socket = self.shared.image_socket.to_string_lossy();
             let mut peer = HttpPeer::new_uds(&socket, false, String::new())?;
@@ -244,6 +272,44 @@ impl ProxyHttp for Gateway {
         e
     }
 
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        if let (Some(cache), Some(_)) = (&self.shared.cache, &ctx.cache)
+            && pingora::cache::filters::request_cacheable(session.req_header())
+        {
+            session
+                .cache
+                .enable(cache.storage, None, None, Some(cache.lock), None);
+            session
+                .cache
+                .set_max_file_size_bytes(cache.storage.max_entry_size());
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, _session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        match &ctx.cache {
+            Some(t) => Ok(t.key.clone()),
+            None => Error::e_explain(ErrorType::InternalError, "cache enabled without a key"),
+        }
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(match &ctx.cache {
+            Some(t) => cache::decide(
+                resp,
+                &t.policy,
+                t.key_covers_accept,
+                std::time::SystemTime::now(),
+            ),
+            None => RespCacheable::Uncacheable(pingora::cache::NoCacheReason::NeverEnabled),
+        })
+    }
+
     async fn upstream_request_filter(
         &self,
         session: &mut Session,
@@ -292,12 +358,19 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         resp.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         ctx.status = Some(resp.status.as_u16());
+        if ctx.cache.is_some() && self.shared.cache.is_some() {
+            let status = cache::status(session.cache.phase(), ctx.proxied);
+            ctx.cache_status = Some(status);
+            if self.shared.runtime.load().config.cache.status_header {
+                resp.insert_header("X-Cache-Status", status)?;
+            }
+        }
         Ok(())
     }
 
@@ -368,6 +441,9 @@ impl ProxyHttp for Gateway {
         m.duration
             .with_label_values(&[site, route])
             .observe(elapsed.as_secs_f64());
+        if let Some(c) = ctx.cache_status {
+            m.cache_requests.with_label_values(&[site, route, c]).inc();
+        }
         if self.shared.runtime.load().config.log.access_log {
             let req = session.req_header();
             telemetry::access(&AccessRecord {
@@ -380,7 +456,7 @@ impl ProxyHttp for Gateway {
                 bytes: session.body_bytes_sent(),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
                 upstream: ctx.upstream.map(|a| a.to_string()),
-                cache: None,
+                cache: ctx.cache_status,
                 client: session.client_addr().map(|a| a.to_string()),
                 error: ctx.error.clone().or_else(|| e.map(|e| e.to_string())),
             });

@@ -81,7 +81,8 @@ pub(crate) fn mp_to_pixels(mp: f64) -> u64 {
     let p = mp * 1_000_000.0;
     let r = p.round();
     // Float→int `as` saturates, which is the right answer for absurd limits.
-    if (p - r).abs() < 1e-6 {
+    // A few ulps of `p` as well: large limits lose the last digits to float precision.
+    if (p - r).abs() < 1e-6 + p.abs() * 4.0 * f64::EPSILON {
         r as u64
     } else {
         p.floor() as u64

@@ -75,6 +75,7 @@ impl Origin {
             .route("/healthz", get(healthz))
             .route("/status/:code", get(status))
             .route("/f/:name", get(file))
+            .route("/cc/:max_age/:tag", get(cacheable))
             .fallback(fallback)
             .with_state(state.clone());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -202,6 +203,39 @@ async fn file(State(s): St, headers: HeaderMap, UrlPath(name): UrlPath<String>) 
         }
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }
+}
+
+/// `Cache-Control: max-age={max_age}` (or `no-store` when "none") with a strong ETag `"{tag}"`;
+/// a matching `If-None-Match` gets 304. The body names the origin and counts its hits.
+async fn cacheable(
+    State(s): St,
+    headers: HeaderMap,
+    UrlPath((max_age, tag)): UrlPath<(String, String)>,
+) -> Response {
+    count(&s, &headers);
+    let etag = format!("\"{tag}\"");
+    let cc = if max_age == "none" {
+        "no-store".to_string()
+    } else {
+        format!("max-age={max_age}")
+    };
+    if headers
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag)
+    {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [("etag", etag), ("cache-control", cc)],
+        )
+            .into_response();
+    }
+    let n = s.hits.load(Ordering::SeqCst);
+    (
+        [("etag", etag), ("cache-control", cc)],
+        format!("{} #{n}", s.name),
+    )
+        .into_response()
 }
 
 async fn fallback(State(s): St, req: Request) -> Response {

@@ -1,0 +1,220 @@
+//! The response cache: variants and opted-in proxy responses, counted at the origin and in
+//! metrics; persistence on disk; coalescing; freshness, revalidation and stale-if-error.
+
+mod common;
+use common::*;
+
+use imgforge::imgproxy::Format;
+use imgforge::transform::testkit;
+
+const IMG_ROUTES: &str = r#"
+[[site.route]]
+prefix = "/img"
+kind = "imgproxy"
+allow_unsigned = true
+[[site.route]]
+prefix = "/"
+cache = true
+cache_ttl = "1m"
+"#;
+
+fn quad_jpeg() -> Vec<u8> {
+    testkit::encode(&testkit::quadrant_pixels(120, 80), 120, 80, 3, Format::Jpeg).to_vec()
+}
+
+async fn get(
+    gw: &Gateway,
+    path: &str,
+) -> (
+    u16,
+    Option<String>,
+    reqwest::header::HeaderMap,
+    bytes::Bytes,
+) {
+    let r = gw.get("s.test", path).await;
+    let status = r.status().as_u16();
+    let cache = r
+        .headers()
+        .get("x-cache-status")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let headers = r.headers().clone();
+    (status, cache, headers, r.bytes().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variants_are_cached_and_hits_have_content_length() {
+    let origin = Origin::start("o").await;
+    origin.put("q.jpg", quad_jpeg());
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{IMG_ROUTES}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let path = "/img/unsafe/rs:fill:40:40/plain/f/q.jpg@webp";
+    let (s1, c1, h1, b1) = get(&gw, path).await;
+    assert_eq!((s1, c1.as_deref()), (200, Some("MISS")));
+    let (s2, c2, h2, b2) = get(&gw, path).await;
+    assert_eq!((s2, c2.as_deref()), (200, Some("HIT")));
+    assert_eq!(b1, b2);
+    assert_eq!(h2["content-length"], b2.len().to_string().as_str());
+    assert_eq!(h1["etag"], h2["etag"]);
+    assert_eq!(origin.hits(), 1, "the source was fetched once");
+    // Alias spelling and option order do not make a new variant; another format does.
+    let (_, c3, _, _) = get(&gw, "/img/unsafe/resize:fill:40:40/plain/f/q.jpg@webp").await;
+    assert_eq!(c3.as_deref(), Some("HIT"));
+    let (_, c4, _, _) = get(&gw, "/img/unsafe/rs:fill:40:40/plain/f/q.jpg@png").await;
+    assert_eq!(c4.as_deref(), Some("MISS"));
+    // Errors are never cached.
+    for _ in 0..2 {
+        let (s, c, _, _) = get(&gw, "/img/unsafe/w:10/plain/f/missing.jpg").await;
+        assert_eq!((s, c.as_deref()), (404, Some("MISS")));
+    }
+    assert_eq!(origin.hits(), 2 + 2);
+    let hits = gw
+        .metric(
+            "imgforge_cache_requests_total",
+            &[("site", "s"), ("status", "HIT")],
+        )
+        .await;
+    assert_eq!(hits, 2.0);
+    // A conditional request on a hit is answered 304 from the cache.
+    let etag = h2["etag"].to_str().expect("etag").to_string();
+    let r = gw
+        .request(reqwest::Method::GET, "s.test", path)
+        .header("If-None-Match", etag)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 304);
+    assert_eq!(origin.hits(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_misses_are_coalesced() {
+    let origin = Origin::start("o").await;
+    origin.put("q.jpg", quad_jpeg());
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{IMG_ROUTES}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        tasks.push(tokio::spawn(
+            gw.request(
+                reqwest::Method::GET,
+                "s.test",
+                "/img/unsafe/w:60/plain/f/q.jpg@avif",
+            )
+            .send(),
+        ));
+    }
+    let mut bodies = Vec::new();
+    for t in tasks {
+        let r = t.await.expect("join").expect("send");
+        assert_eq!(r.status(), 200);
+        bodies.push(r.bytes().await.expect("body"));
+    }
+    assert!(bodies.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(
+        origin.hits(),
+        1,
+        "ten concurrent misses, one source fetch and one transform"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_cache_survives_a_restart() {
+    let origin = Origin::start("o").await;
+    origin.put("q.jpg", quad_jpeg());
+    let disk = tempfile::tempdir().expect("tempdir");
+    let cache = format!(
+        "[cache]\nmemory_size = \"8MiB\"\ndisk_path = \"{}\"\ndisk_size = \"64MiB\"\n",
+        disk.path().display()
+    );
+    let config = format!(
+        "{}{IMG_ROUTES}{cache}",
+        site("s", &["s.test"], &[origin.addr], "")
+    );
+    let path = "/img/unsafe/w:50/plain/f/q.jpg@png";
+    let first = {
+        let gw = Gateway::builder().config(&config).start().await;
+        let (s, c, _, b) = get(&gw, path).await;
+        assert_eq!((s, c.as_deref()), (200, Some("MISS")));
+        // Give the disk tier a moment to finish its write behind the response.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        b
+    };
+    let gw = Gateway::builder().config(&config).start().await;
+    let (s, c, _, b) = get(&gw, path).await;
+    assert_eq!(
+        (s, c.as_deref()),
+        (200, Some("HIT")),
+        "served from disk after a restart"
+    );
+    assert_eq!(b, first);
+    assert_eq!(origin.hits(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_routes_follow_http_caching_rules() {
+    let origin = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/\"\ncache = true\ncache_ttl = \"1m\"\nstale_if_error = \"1m\"\n";
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    // max-age=60: cached.
+    assert_eq!(get(&gw, "/cc/60/a").await.1.as_deref(), Some("MISS"));
+    assert_eq!(get(&gw, "/cc/60/a").await.1.as_deref(), Some("HIT"));
+    // no-store: never.
+    assert_eq!(get(&gw, "/cc/none/b").await.1.as_deref(), Some("MISS"));
+    assert_eq!(get(&gw, "/cc/none/b").await.1.as_deref(), Some("MISS"));
+    assert_eq!(origin.hits(), 3);
+    // max-age=1: expires, then revalidates with If-None-Match (origin answers 304).
+    assert_eq!(get(&gw, "/cc/1/c").await.1.as_deref(), Some("MISS"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, c, _, body) = get(&gw, "/cc/1/c").await;
+    assert_eq!((s, c.as_deref()), (200, Some("REVALIDATED")));
+    assert!(String::from_utf8_lossy(&body).starts_with("o #"));
+    assert_eq!(
+        origin
+            .state
+            .last_headers
+            .lock()
+            .expect("lock")
+            .get("if-none-match")
+            .map(String::as_str),
+        Some("\"c\"")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_if_error_serves_the_old_copy_while_the_origin_is_down() {
+    let mut origin = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/\"\ncache = true\nstale_if_error = \"1m\"\n";
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let (_, c, _, fresh) = get(&gw, "/cc/1/d").await;
+    assert_eq!(c.as_deref(), Some("MISS"));
+    origin.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let (s, c, _, stale) = get(&gw, "/cc/1/d").await;
+    assert_eq!((s, c.as_deref()), (200, Some("STALE")));
+    assert_eq!(stale, fresh);
+    // Without a cached copy the failure shows.
+    assert_eq!(get(&gw, "/cc/1/e").await.0, 502);
+}
