@@ -13,6 +13,7 @@
 //!     disk_size: 10 << 30,
 //!     ..CacheSettings::default()
 //! })?;
+//! // or, from the loaded configuration: cache::build(&(&config.cache).into())?
 //! // Per request, in `request_cache_filter`:
 //! // session.cache.enable(cache, None /* no eviction manager */, predictor, lock, None);
 //! // session.cache.set_max_file_size_bytes(cache.max_entry_size());
@@ -62,8 +63,8 @@ pub const DEFAULT_MAX_ENTRY_FRACTION: f64 = 0.125;
 #[derive(Debug, Clone)]
 pub struct CacheSettings {
     /// Bound of the memory tier in bytes (meta + body + a fixed per-entry overhead). 0 disables
-    /// the memory tier.
-    pub memory_size: usize,
+    /// the memory tier. (`u64` like the configuration; saturates to `usize` on 32-bit targets.)
+    pub memory_size: u64,
     /// Directory of the disk tier (created if missing). `None` disables the disk tier.
     pub disk_path: Option<PathBuf>,
     /// Bound of the disk tier in bytes (file lengths rounded up to 4 KiB blocks; temporary files
@@ -80,6 +81,18 @@ impl Default for CacheSettings {
             memory_size: 256 << 20,
             disk_path: None,
             disk_size: 0,
+            max_entry_fraction: DEFAULT_MAX_ENTRY_FRACTION,
+        }
+    }
+}
+
+impl From<&crate::config::CacheSettings> for CacheSettings {
+    /// The `[cache]` section as loaded by `config` (entry fraction: the default).
+    fn from(c: &crate::config::CacheSettings) -> Self {
+        CacheSettings {
+            memory_size: c.memory_size,
+            disk_path: c.disk_path.clone(),
+            disk_size: c.disk_size,
             max_entry_fraction: DEFAULT_MAX_ENTRY_FRACTION,
         }
     }
@@ -126,8 +139,9 @@ fn open(settings: &CacheSettings) -> Result<TieredStorage, CacheError> {
     }
     let stats = Arc::new(CacheStats::default());
     let memory = (settings.memory_size > 0).then(|| {
-        let max_entry = (settings.memory_size as f64 * f) as usize;
-        MemoryStorage::new(settings.memory_size, max_entry, stats.clone())
+        let size = usize::try_from(settings.memory_size).unwrap_or(usize::MAX);
+        let max_entry = (size as f64 * f) as usize;
+        MemoryStorage::new(size, max_entry, stats.clone())
     });
     let disk = match &settings.disk_path {
         Some(path) => {

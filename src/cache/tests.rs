@@ -32,7 +32,7 @@ fn tag_of(meta: &CacheMeta) -> String {
 
 fn memory_only(size: usize) -> CacheSettings {
     CacheSettings {
-        memory_size: size,
+        memory_size: size as u64,
         disk_path: None,
         disk_size: 0,
         max_entry_fraction: 0.5,
@@ -571,93 +571,4 @@ fn settings_errors_are_clear() {
     ));
 }
 
-// --- Crash test: a child process (this test binary) is SIGKILLed while writing. ---
-
-const CRASH_DIR_ENV: &str = "IMGFORGE_CACHE_CRASH_DIR";
-const CRASH_CHUNKS: usize = 40;
-
-fn crash_body(n: usize) -> Vec<u8> {
-    body_for(n as u8, 600_000 + n * 1_000)
-}
-
-/// Not a test on its own: in the child (env var set) it writes entries slowly, forever.
-#[test]
-fn crash_child_writer() {
-    let Some(dir) = std::env::var_os(CRASH_DIR_ENV) else {
-        return;
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let s = build(&disk_only(Path::new(&dir), 1 << 30)).unwrap();
-        for n in 0.. {
-            let body = crash_body(n);
-            let chunk = body.len().div_ceil(CRASH_CHUNKS);
-            let mut mh = s
-                .get_miss_handler(&key(n), &meta_with("crash"), &span())
-                .await
-                .unwrap();
-            for c in body.chunks(chunk) {
-                mh.write_body(Bytes::copy_from_slice(c), false)
-                    .await
-                    .unwrap();
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            mh.finish().await.unwrap();
-            println!("committed {n}");
-        }
-    });
-}
-
-#[test]
-fn sigkill_mid_write_never_serves_a_corrupt_entry() {
-    use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "cache::tests::crash_child_writer", "--nocapture"])
-        .args(["--test-threads", "1"])
-        .env(CRASH_DIR_ENV, dir.path())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut committed = 0;
-    for line in std::io::BufReader::new(stdout).lines() {
-        if let Some(n) = line.unwrap().strip_prefix("committed ") {
-            committed = n.parse::<usize>().unwrap() + 1;
-            if committed == 4 {
-                break;
-            }
-        }
-    }
-    // Mid-way through the next entry's body.
-    std::thread::sleep(Duration::from_millis(25));
-    // SAFETY: plain kill(2) on our own child's PID, which has not been reaped yet.
-    let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGKILL) };
-    assert_eq!(rc, 0);
-    child.wait().unwrap();
-    let (_, temps) = files(dir.path());
-    assert!(
-        !temps.is_empty(),
-        "the child was killed mid-write, leaving its temporary file"
-    );
-
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let s = build(&disk_only(dir.path(), 1 << 30)).unwrap();
-        for n in 0..committed + 3 {
-            match get(s, &key(n)).await {
-                Some((_, body)) => assert!(body == crash_body(n), "entry {n} corrupt"),
-                None => assert!(n >= committed, "committed entry {n} lost"),
-            }
-        }
-        assert!(s.wait_disk_index(Duration::from_secs(10)).await);
-        let (entries, temps) = files(dir.path());
-        assert!(temps.is_empty(), "leftover temporary files: {temps:?}");
-        assert!(entries.len() >= committed);
-        assert_eq!(s.stats().disk.corrupt, 0);
-    });
-}
+mod crash;

@@ -2,13 +2,13 @@
 //!
 //! - Format and checksums: [`entry`]. Every read verifies the whole file before anything is
 //!   returned; a bad file is deleted and reported as a miss.
-//! - Writes: [`writer`] (temporary file in the same directory, `fsync`, atomic rename).
-//! - Bound: [`index`] (LRU by last access, in 4 KiB blocks), loaded from a directory scan on a
+//! - Writes: `writer` (temporary file in the same directory, `fsync`, atomic rename).
+//! - Bound: `index` (LRU by last access, in 4 KiB blocks), loaded from a directory scan on a
 //!   background thread at start-up; until it is loaded, lookups simply open the file.
 //! - All file I/O runs on blocking threads (`spawn_blocking`, or the scan thread), never on an
 //!   event-loop thread.
 //!
-//! Concurrency: readers never lock. Renames (commit), deletions (purge, eviction, corrupt files)
+//! Concurrency: readers take no stripe lock. Renames (commit), deletions (purge, eviction, corrupt files)
 //! and the index update that goes with each run under one of 256 stripe mutexes picked by the key,
 //! taken only on blocking threads. An open file keeps its inode, so a reader of an entry that is
 //! replaced or deleted meanwhile still reads the complete old file: no torn reads.
