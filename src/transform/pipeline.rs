@@ -112,6 +112,7 @@ fn supports_alpha(format: Format) -> bool {
 
 /// Sniffs the source and opens its header (sequential, one page).
 pub(crate) fn open(source: &Bytes) -> Result<(Probe, Loader, Image), TransformError> {
+    super::vips::clear_errors();
     let format = super::sniff(source).ok_or(TransformError::NotAnImage)?;
     let loader = loader_for(format)
         .filter(|_| super::decodable(format))

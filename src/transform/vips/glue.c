@@ -65,6 +65,12 @@ ifg_error_take(void)
 }
 
 void
+ifg_error_clear(void)
+{
+  vips_error_clear();
+}
+
+void
 ifg_free(void *p)
 {
   g_free(p);
