@@ -199,6 +199,16 @@ impl Limits {
     }
 }
 
+/// The resolution and frame limits for `probe` under `options`.
+pub(crate) fn check_limits(
+    settings: &EngineSettings,
+    probe: &Probe,
+    options: &ProcessingOptions,
+) -> Result<(), TransformError> {
+    let limits = Limits::new(settings, options);
+    limits.check(probe, limits.frames(probe))
+}
+
 /// Runs a whole job (on a worker thread).
 pub(crate) fn transform(
     settings: &EngineSettings,
