@@ -52,6 +52,9 @@ impl Engine {
                 "{f} is not an output format (jpeg, png, webp, avif, gif)"
             )));
         }
+        if settings.timeout.is_zero() {
+            return Err(EngineError::Settings("timeout must be positive".into()));
+        }
         if settings.avif_speed > 9 {
             return Err(EngineError::Settings("avif_speed must be 0..=9".into()));
         }
