@@ -1,8 +1,9 @@
-//! Compiles imgforge's thin libvips binding (`src/transform/vips/glue.c`)
+//! Compiles imgforge's thin libvips binding (`src/transform/vips/*.c`)
 //! against the system libvips found by pkg-config, and links libvips.
 
 fn main() {
     println!("cargo:rerun-if-changed=src/transform/vips/glue.c");
+    println!("cargo:rerun-if-changed=src/transform/vips/ops.c");
     println!("cargo:rerun-if-changed=src/transform/vips/glue.h");
     let vips = match pkg_config::Config::new()
         .atleast_version("8.13")
@@ -19,6 +20,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .file("src/transform/vips/glue.c")
+        .file("src/transform/vips/ops.c")
         .warnings(true)
         .extra_warnings(true);
     // glib's headers trip -Wextra's unused-parameter in callbacks we must match.

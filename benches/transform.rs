@@ -21,7 +21,10 @@ fn corpus() -> Option<PathBuf> {
         Some(PathBuf::from("../shared/corpus")),
         Some(PathBuf::from("/work/shared/corpus")),
     ];
-    candidates.into_iter().flatten().find(|p| p.join("large.jpg").is_file())
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("large.jpg").is_file())
 }
 
 fn job(source: &Bytes, format: Format) -> Job {
@@ -51,7 +54,9 @@ fn cpu_seconds() -> f64 {
 
 fn main() {
     let Some(dir) = corpus() else {
-        println!("transform bench: corpus not found (../shared/corpus or $IMGFORGE_CORPUS): skipped");
+        println!(
+            "transform bench: corpus not found (../shared/corpus or $IMGFORGE_CORPUS): skipped"
+        );
         return;
     };
     if let Err(e) = bench::init() {
@@ -61,7 +66,11 @@ fn main() {
     let settings = settings();
     let files: Vec<(&str, Bytes)> = ["large.jpg", "medium.jpg"]
         .into_iter()
-        .filter_map(|name| std::fs::read(dir.join(name)).ok().map(|b| (name, Bytes::from(b))))
+        .filter_map(|name| {
+            std::fs::read(dir.join(name))
+                .ok()
+                .map(|b| (name, Bytes::from(b)))
+        })
         .collect();
 
     let mut c = Criterion::default()
@@ -89,7 +98,11 @@ fn main() {
         for (name, src) in &files {
             for format in [Format::Jpeg, Format::Webp] {
                 group.bench_with_input(BenchmarkId::new(format.name(), name), src, |b, src| {
-                    b.iter(|| black_box(bench::transform(&settings, job(src, format)).map(|o| o.bytes.len())))
+                    b.iter(|| {
+                        black_box(
+                            bench::transform(&settings, job(src, format)).map(|o| o.bytes.len()),
+                        )
+                    })
                 });
             }
         }
@@ -113,7 +126,18 @@ fn main() {
                 }
             }
             let ms = (cpu_seconds() - start) * 1000.0 / f64::from(runs);
-            println!("  {name:<11} → {:<4}: {ms:6.1} ms CPU  ({bytes} bytes)", format.name());
+            println!(
+                "  {name:<11} → {:<4}: {ms:6.1} ms CPU  ({bytes} bytes)",
+                format.name()
+            );
         }
     }
+    println!("peak RSS of this process: {} MB", peak_rss_kb() / 1024);
+}
+
+fn peak_rss_kb() -> i64 {
+    // SAFETY: as in cpu_seconds.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    usage.ru_maxrss
 }

@@ -8,8 +8,8 @@ use tokio::sync::oneshot;
 
 use super::pool::{Full, Pool, PoolStats};
 use super::{
-    EngineError, EngineSettings, Format, ImageInfo, Job, Output, Probe, TransformError, pipeline,
-    vips,
+    EngineError, EngineSettings, Format, ImageInfo, Job, Output, Probe, ProcessingOptions,
+    TransformError, pipeline, vips,
 };
 
 /// The transform engine: a libvips worker pool. Cheap to clone (one shared
@@ -52,6 +52,9 @@ impl Engine {
                 "{f} is not an output format (jpeg, png, webp, avif, gif)"
             )));
         }
+        if settings.timeout.is_zero() {
+            return Err(EngineError::Settings("timeout must be positive".into()));
+        }
         if settings.avif_speed > 9 {
             return Err(EngineError::Settings("avif_speed must be 0..=9".into()));
         }
@@ -92,6 +95,19 @@ impl Engine {
     /// Same as [`Engine::probe`] (the `/info` facts).
     pub async fn info(&self, source: Bytes) -> Result<ImageInfo, TransformError> {
         self.probe(source).await
+    }
+
+    /// Checks header facts against the resolution and frame limits (engine
+    /// settings, overridden by the URL's `msr`/`maf`/`mafr`), as a transform
+    /// does before decoding. Pure and cheap (any thread): for paths that
+    /// return the source untouched (`skip_processing`), so that a
+    /// decompression bomb is not served either.
+    pub fn check_limits(
+        &self,
+        probe: &Probe,
+        options: &ProcessingOptions,
+    ) -> Result<(), TransformError> {
+        pipeline::check_limits(&self.inner.settings, probe, options)
     }
 
     /// Pool load for metrics.

@@ -192,7 +192,6 @@ impl fmt::Debug for OutputChoice {
 }
 
 /// One transform request.
-#[derive(Debug)]
 pub struct Job {
     /// The source image as fetched (never trusted: sniffed, limited).
     pub source: Bytes,
@@ -205,6 +204,19 @@ pub struct Job {
     pub quality: Quality,
     /// Watermark image bytes, used when `options.watermark.opacity` > 0.
     pub watermark: Option<Arc<Bytes>>,
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Byte counts, not bytes: a Job may end up in a log line.
+        f.debug_struct("Job")
+            .field("source_bytes", &self.source.len())
+            .field("options", &self.options)
+            .field("output", &self.output)
+            .field("quality", &self.quality)
+            .field("watermark_bytes", &self.watermark.as_ref().map(|w| w.len()))
+            .finish()
+    }
 }
 
 impl Job {

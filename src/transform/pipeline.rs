@@ -112,6 +112,7 @@ fn supports_alpha(format: Format) -> bool {
 
 /// Sniffs the source and opens its header (sequential, one page).
 pub(crate) fn open(source: &Bytes) -> Result<(Probe, Loader, Image), TransformError> {
+    super::vips::clear_errors();
     let format = super::sniff(source).ok_or(TransformError::NotAnImage)?;
     let loader = loader_for(format)
         .filter(|_| super::decodable(format))
@@ -196,6 +197,16 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// The resolution and frame limits for `probe` under `options`.
+pub(crate) fn check_limits(
+    settings: &EngineSettings,
+    probe: &Probe,
+    options: &ProcessingOptions,
+) -> Result<(), TransformError> {
+    let limits = Limits::new(settings, options);
+    limits.check(probe, limits.frames(probe))
 }
 
 /// Runs a whole job (on a worker thread).

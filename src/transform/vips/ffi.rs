@@ -29,6 +29,7 @@ unsafe extern "C" {
     pub(crate) fn ifg_init() -> c_int;
     pub(crate) fn ifg_heif_available() -> c_int;
     pub(crate) fn ifg_error_take() -> *mut c_char;
+    pub(crate) fn ifg_error_clear();
     pub(crate) fn ifg_free(p: *mut c_void);
     pub(crate) fn ifg_unref(image: *mut VipsImage);
     pub(crate) fn ifg_thread_shutdown();

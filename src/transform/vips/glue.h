@@ -38,6 +38,7 @@ typedef void (*ifg_release_fn)(VipsImage *image, void *user);
 int ifg_init(void);
 int ifg_heif_available(void);
 char *ifg_error_take(void);
+void ifg_error_clear(void);
 void ifg_free(void *p);
 void ifg_unref(VipsImage *image);
 void ifg_thread_shutdown(void);

@@ -75,6 +75,13 @@ pub(crate) fn thread_shutdown() {
     unsafe { ffi::ifg_thread_shutdown() }
 }
 
+/// Forgets messages left in libvips's error buffer (decoders also log
+/// warnings there on success), so that the next failure reports only itself.
+pub(crate) fn clear_errors() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::ifg_error_clear() }
+}
+
 /// Copies and clears libvips's (process-global) error buffer. Call right
 /// after the failing call: another thread may append to it at any time.
 fn take_error() -> String {
