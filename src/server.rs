@@ -150,13 +150,7 @@ fn build_cache(c: &crate::config::CacheSettings) -> Result<Option<Cache>, StartE
     if !c.enabled() {
         return Ok(None);
     }
-    let storage = crate::cache::build(&crate::cache::CacheSettings {
-        memory_size: usize::try_from(c.memory_size).unwrap_or(usize::MAX),
-        disk_path: c.disk_path.clone(),
-        disk_size: c.disk_size,
-        ..crate::cache::CacheSettings::default()
-    })
-    .map_err(|e| StartError::Setup(e.to_string()))?;
+    let storage = crate::cache::build(&c.into()).map_err(|e| StartError::Setup(e.to_string()))?;
     // Leaked like the storage: pingora-cache wants `&'static` and both live as long as the process.
     let lock: &'static CacheKeyLockImpl = Box::leak(CacheLock::new_boxed(c.lock_timeout));
     Ok(Some(Cache { storage, lock }))
