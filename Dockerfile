@@ -7,7 +7,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config libvips-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY benches ./benches
 RUN cargo build --release --locked --bin imgforge
@@ -25,7 +25,9 @@ USER imgforge
 # Writable state lives in the cache volume and /tmp (pid file, upgrade socket), so the root
 # filesystem can be read-only: docker run --read-only --tmpfs /tmp -v cache:/var/cache/imgforge
 VOLUME ["/var/cache/imgforge"]
-ENV IMGFORGE_SERVER_LISTEN=0.0.0.0:8080 \
+# glibc arenas multiply with libvips worker threads; two keep RSS flat.
+ENV MALLOC_ARENA_MAX=2 \
+    IMGFORGE_SERVER_LISTEN=0.0.0.0:8080 \
     IMGFORGE_SERVER_ADMIN_LISTEN=0.0.0.0:9090
 EXPOSE 8080 8443 9090
 HEALTHCHECK --interval=10s --timeout=2s --retries=3 CMD curl -fsS http://127.0.0.1:9090/health || exit 1

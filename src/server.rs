@@ -282,13 +282,19 @@ const UPGRADE_HANDOVER: Duration = Duration::from_secs(5);
 /// Pingora waits out the whole grace period even when idle; exit as soon as nothing is in flight
 /// once the listeners are closed (`listening_for`), at the latest `grace` later.
 fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Duration) {
+    // A connection accepted just before the listeners closed is not a request yet (its header
+    // may still be on the way), so "drained" means no request in flight for a whole second.
+    const QUIET: Duration = Duration::from_secs(1);
+    const POLL: Duration = Duration::from_millis(25);
     std::thread::spawn(move || {
-        // Let the listeners close before the first look, so no new request slips in after it.
         std::thread::sleep(listening_for + Duration::from_millis(200));
         let started = Instant::now();
+        let mut idle_since: Option<Instant> = None;
         loop {
             let in_flight = shared.metrics.in_flight.get();
-            if in_flight <= 0 {
+            if in_flight > 0 {
+                idle_since = None;
+            } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= QUIET {
                 tracing::info!(
                     waited_ms = started.elapsed().as_millis() as u64,
                     "drained: exiting"
@@ -299,7 +305,7 @@ fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Durati
                 tracing::warn!(in_flight, "grace period over with requests in flight");
                 return;
             }
-            std::thread::sleep(Duration::from_millis(25));
+            std::thread::sleep(POLL);
         }
     });
 }

@@ -78,11 +78,12 @@ async fn upgrade_hands_over_listeners_without_failed_requests() {
                 .build()
                 .expect("client");
             let (mut ok, mut failed) = (0usize, Vec::new());
+            let t0 = Instant::now();
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 match client.get(&url).header("Host", "s.test").send().await {
                     Ok(r) if r.status() == 200 => ok += 1,
                     Ok(r) => failed.push(format!("status {}", r.status())),
-                    Err(e) => failed.push(e.to_string()),
+                    Err(e) => failed.push(format!("at {:?}: {e:?}", t0.elapsed())),
                 }
             }
             (ok, failed)
@@ -90,7 +91,18 @@ async fn upgrade_hands_over_listeners_without_failed_requests() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let new = old.spawn_upgrade();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The new process listens on the upgrade socket once it is ready to take the listeners
+    // (after its own start-up, e.g. the libvips self-test): only then may the old one hand over.
+    let sock = old.dir.path().join("upgrade.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sock.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "successor never opened {}",
+            sock.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     old.signal(libc::SIGQUIT);
     // The old process keeps serving a few seconds while the new one accepts too, then drains.
     let code = tokio::task::block_in_place(|| old.wait_exit(Duration::from_secs(15)));
