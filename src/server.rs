@@ -60,7 +60,14 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     // A socket file left by a crashed process with our pid would make the bind fail.
     let _ = std::fs::remove_file(&image_socket);
     let cache = build_cache(&config.cache)?;
-    let shared = Shared::new(runtime, metrics, image_socket.clone(), cache);
+    let generations = crate::edge::generations::Generations::load(
+        config
+            .cache
+            .disk_path
+            .as_ref()
+            .map(|d| d.join("purge-generations")),
+    );
+    let shared = Shared::new(runtime, metrics, image_socket.clone(), cache, generations);
 
     let mut conf = ServerConf::new().ok_or_else(|| StartError::Setup("server conf".into()))?;
     conf.threads = config.server.threads;

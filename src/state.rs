@@ -118,6 +118,8 @@ pub struct Shared {
     /// The response cache (memory + disk), when configured; leaked once at start-up because
     /// pingora-cache takes `&'static` storage.
     pub cache: Option<Cache>,
+    /// Per-source purge generations (part of every image variant key).
+    pub generations: crate::edge::generations::Generations,
     started: Instant,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -130,12 +132,14 @@ impl Shared {
         metrics: Metrics,
         image_socket: std::path::PathBuf,
         cache: Option<Cache>,
+        generations: crate::edge::generations::Generations,
     ) -> Arc<Self> {
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             image_socket,
             cache,
+            generations,
             started: Instant::now(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),

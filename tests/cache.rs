@@ -218,3 +218,74 @@ async fn stale_if_error_serves_the_old_copy_while_the_origin_is_down() {
     // Without a cached copy the failure shows.
     assert_eq!(get(&gw, "/cc/1/e").await.0, 502);
 }
+
+async fn purge(gw: &Gateway, query: &str, token: Option<&str>) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let mut req = client.post(format!("http://127.0.0.1:{}/purge?{query}", gw.admin_port));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("purge");
+    (r.status().as_u16(), r.text().await.expect("body"))
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purge_one_url_one_source_or_everything() {
+    let origin = Origin::start("o").await;
+    origin.put("q.jpg", quad_jpeg());
+    let gw = Gateway::builder()
+        .server("admin_token = \"s3cret\"")
+        .config(&format!(
+            "{}{IMG_ROUTES}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let a = "/img/unsafe/w:30/plain/f/q.jpg";
+    let b = "/img/unsafe/w:31/plain/f/q.jpg";
+    for p in [a, b] {
+        assert_eq!(get(&gw, p).await.1.as_deref(), Some("MISS"));
+        assert_eq!(get(&gw, p).await.1.as_deref(), Some("HIT"));
+    }
+    // The token is required.
+    assert_eq!(purge(&gw, "all=1", None).await.0, 401);
+    assert_eq!(purge(&gw, "all=1", Some("wrong")).await.0, 401);
+
+    // One URL (as clients request it): only that variant goes.
+    let (s, body) = purge(
+        &gw,
+        &format!("url={}", enc(&format!("http://s.test{a}"))),
+        Some("s3cret"),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("\"entries\":1"), "{body}");
+    assert_eq!(get(&gw, a).await.1.as_deref(), Some("MISS"));
+    assert_eq!(get(&gw, b).await.1.as_deref(), Some("HIT"));
+
+    // Every variant of the source.
+    let (s, body) = purge(&gw, "site=s&source=/f/q.jpg", Some("s3cret")).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(get(&gw, a).await.1.as_deref(), Some("MISS"));
+    assert_eq!(get(&gw, b).await.1.as_deref(), Some("MISS"));
+
+    // Everything.
+    assert_eq!(purge(&gw, "all=1", Some("s3cret")).await.0, 200);
+    assert_eq!(get(&gw, b).await.1.as_deref(), Some("MISS"));
+    assert_eq!(purge(&gw, "nothing=1", Some("s3cret")).await.0, 400);
+}

@@ -1,5 +1,5 @@
-//! The admin listener: `/health`, `/readyz`, `/status` and `/metrics`, on its own address so it
-//! is never exposed with the public listeners.
+//! The admin listener: `/health`, `/readyz`, `/status`, `/metrics` and `POST /purge`, on its own
+//! address so it is never exposed with the public listeners.
 
 use std::sync::Arc;
 
@@ -8,6 +8,8 @@ use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Serialize;
+
+mod purge;
 
 use crate::config::{HostPattern, Origin};
 use crate::state::{Backend, Shared};
@@ -160,6 +162,15 @@ impl ServeHttp for Admin {
         let text = "text/plain; charset=utf-8";
         match path.as_str() {
             "/health" => reply(StatusCode::OK, text, b"imgforge is running\n".to_vec()),
+            "/purge" => {
+                let (status, body) = purge::purge(&self.shared, session).await;
+                let ct = if body.starts_with('{') {
+                    "application/json"
+                } else {
+                    text
+                };
+                reply(status, ct, body.into_bytes())
+            }
             "/readyz" => {
                 if self.shared.is_ready() {
                     reply(StatusCode::OK, text, b"ready\n".to_vec())

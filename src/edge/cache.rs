@@ -9,10 +9,14 @@ use pingora::http::ResponseHeader;
 
 use crate::config::CachePolicy;
 
-/// The key of a variant of an image route: site, route and the canonical request with its
-/// negotiated format. Never the signature or the expiry (they are not in the canonical form).
-pub fn image_key(site: &str, prefix: &str, variant: &str) -> CacheKey {
-    CacheKey::new(format!("img\n{site}\n{prefix}\n{variant}"), "")
+/// The key of a variant of an image route: site, route, the source's purge generation and the
+/// canonical request with its negotiated format. Never the signature or the expiry (they are
+/// not in the canonical form).
+pub fn image_key(site: &str, prefix: &str, generation: u64, variant: &str) -> CacheKey {
+    CacheKey::new(
+        format!("img\n{site}\n{prefix}\n{generation}\n{variant}"),
+        "",
+    )
 }
 
 /// The key of a proxied response: site, lower-cased host and the path with its query.
@@ -179,14 +183,19 @@ mod tests {
 
     #[test]
     fn keys_differ_by_part() {
-        let a = image_key("s", "/img", "/w:10/plain/a.jpg");
+        assert_ne!(
+            image_key("s", "/img", 0, "v").combined(),
+            image_key("s", "/img", 1, "v").combined(),
+            "a purge generation makes a new key"
+        );
+        let a = image_key("s", "/img", 0, "/w:10/plain/a.jpg");
         assert_ne!(
             a.combined(),
-            image_key("s", "/img", "/w:10/plain/a.jpg#webp").combined()
+            image_key("s", "/img", 0, "/w:10/plain/a.jpg#webp").combined()
         );
         assert_ne!(
             a.combined(),
-            image_key("t", "/img", "/w:10/plain/a.jpg").combined()
+            image_key("t", "/img", 0, "/w:10/plain/a.jpg").combined()
         );
         assert_eq!(
             proxy_key("s", "A.test", "/x?y").combined(),

@@ -6,6 +6,7 @@ pub mod cache;
 mod ctx;
 pub mod error;
 pub mod forward;
+pub mod generations;
 
 use std::sync::Arc;
 
@@ -120,17 +121,15 @@ impl Gateway {
             Ok((image, info)) => {
                 ctx.image_route = Some(route.prefix.clone());
                 if let Some(policy) = &route.cache {
+                    let site = ctx.site.as_deref().unwrap_or("");
+                    let generation = self.shared.generations.get(site, &image.source.to_url());
                     let variant = if info {
                         format!("info {}", image.canonical)
                     } else {
                         image.cache_key()
                     };
                     ctx.cache = Some(CacheTarget {
-                        key: cache::image_key(
-                            ctx.site.as_deref().unwrap_or(""),
-                            &route.prefix,
-                            &variant,
-                        ),
+                        key: cache::image_key(site, &route.prefix, generation, &variant),
                         policy: policy.clone(),
                         key_covers_accept: true,
                     });
