@@ -72,7 +72,8 @@ async fn variants_are_cached_and_hits_have_content_length() {
         let (s, c, _, _) = get(&gw, "/img/unsafe/w:10/plain/f/missing.jpg").await;
         assert_eq!((s, c.as_deref()), (404, Some("MISS")));
     }
-    assert_eq!(origin.hits(), 2 + 2);
+    // The PNG variant was made from the cached original; only the 404s reached the origin.
+    assert_eq!(origin.hits(), 1 + 2);
     let hits = gw
         .metric(
             "imgforge_cache_requests_total",
@@ -89,7 +90,35 @@ async fn variants_are_cached_and_hits_have_content_length() {
         .await
         .expect("send");
     assert_eq!(r.status(), 304);
-    assert_eq!(origin.hits(), 4);
+    assert_eq!(origin.hits(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_variants_of_one_source_fetch_it_once() {
+    let origin = Origin::start("o").await;
+    origin.put("q.jpg", quad_jpeg());
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{IMG_ROUTES}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let mut tasks = Vec::new();
+    for w in 20..30 {
+        tasks.push(tokio::spawn(
+            gw.request(
+                reqwest::Method::GET,
+                "s.test",
+                &format!("/img/unsafe/w:{w}/plain/f/q.jpg"),
+            )
+            .send(),
+        ));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join").expect("send").status(), 200);
+    }
+    assert_eq!(origin.hits(), 1, "ten variants at once, one download");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,11 +307,13 @@ async fn purge_one_url_one_source_or_everything() {
     assert_eq!(get(&gw, a).await.1.as_deref(), Some("MISS"));
     assert_eq!(get(&gw, b).await.1.as_deref(), Some("HIT"));
 
-    // Every variant of the source.
+    // Every variant of the source, and the cached original with them.
+    let before = origin.hits();
     let (s, body) = purge(&gw, "site=s&source=/f/q.jpg", Some("s3cret")).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(get(&gw, a).await.1.as_deref(), Some("MISS"));
     assert_eq!(get(&gw, b).await.1.as_deref(), Some("MISS"));
+    assert_eq!(origin.hits(), before + 1, "the original was fetched again, once");
 
     // Everything.
     assert_eq!(purge(&gw, "all=1", Some("s3cret")).await.0, 200);

@@ -9,7 +9,7 @@ use pingora::protocols::http::ServerSession;
 use subtle::ConstantTimeEq;
 
 use crate::config::RouteKind;
-use crate::edge::cache::{image_key, proxy_key};
+use crate::edge::cache::{image_key, proxy_key, source_key};
 use crate::imaging::parse_image_url;
 use crate::routing::RouteMatch;
 use crate::state::Shared;
@@ -53,6 +53,13 @@ pub(super) async fn purge(shared: &Shared, session: &ServerSession) -> (StatusCo
         };
     }
     if let (Some(site), Some(source)) = (param("site"), param("source")) {
+        // The original goes too, or new variants would be made from the old bytes.
+        if let Err(e) = cache.storage.purge_key(&source_key(&site, &source)).await {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("purge failed: {e}\n"),
+            );
+        }
         return match shared.generations.bump(&site, &source) {
             Ok(g) => (
                 StatusCode::OK,

@@ -19,6 +19,11 @@ pub fn image_key(site: &str, prefix: &str, generation: u64, variant: &str) -> Ca
     )
 }
 
+/// The key of a source original kept by the image service (see `imaging::source_cache`).
+pub fn source_key(site: &str, source_url: &str) -> CacheKey {
+    CacheKey::new(format!("src\n{site}\n{source_url}"), "")
+}
+
 /// The key of a proxied response: site, lower-cased host and the path with its query.
 pub fn proxy_key(site: &str, host: &str, path_and_query: &str) -> CacheKey {
     CacheKey::new(

@@ -7,5 +7,6 @@
 pub mod headers;
 mod render;
 mod service;
+mod source_cache;
 
 pub use service::{INTERNAL_ROUTE, INTERNAL_SITE, ImageService, parse_image_url, upstream_timeout};

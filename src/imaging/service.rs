@@ -11,6 +11,7 @@ use pingora::protocols::http::ServerSession;
 
 use super::headers::{encode_path, if_none_match, variant_etag};
 use super::render::render;
+use super::source_cache::SourceCache;
 use crate::config::RouteKind;
 use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
@@ -27,6 +28,8 @@ pub struct ImageService {
     shared: Arc<Shared>,
     fetcher: Fetcher,
     engine: Engine,
+    /// Originals, when a cache is configured.
+    sources: Option<SourceCache>,
 }
 
 /// A finished answer: status, headers, body.
@@ -65,6 +68,7 @@ impl ImageService {
     /// The service over the shared state, transforming with `engine`.
     pub fn new(shared: Arc<Shared>, engine: Engine) -> Self {
         Self {
+            sources: shared.cache.map(|c| SourceCache::new(c.storage)),
             shared,
             fetcher: Fetcher::new(),
             engine,
@@ -83,8 +87,8 @@ impl ImageService {
         let Some(site) = runtime.config.sites.iter().find(|s| s.name == site_name) else {
             return Answer::error(404, "unknown site");
         };
-        let Some(route) = site.routes.iter().find_map(|r| match &r.kind {
-            RouteKind::Imgproxy(s) if r.prefix == prefix => Some(s.as_ref()),
+        let Some((route, cache_policy)) = site.routes.iter().find_map(|r| match &r.kind {
+            RouteKind::Imgproxy(s) if r.prefix == prefix => Some((s.as_ref(), r.cache.as_ref())),
             _ => None,
         }) else {
             return Answer::error(404, "unknown image route");
@@ -130,7 +134,27 @@ impl ImageService {
             },
             _ => return Answer::error(404, "source: no origin for this source"),
         };
-        let fetched = match self.fetcher.fetch(target, limits, &request_id).await {
+        let remote = !matches!(target, Target::Local { .. });
+        let source_url = image.source.to_url();
+        let fetch = || self.fetcher.fetch(target, limits, &request_id);
+        let fetched = match (&self.sources, cache_policy) {
+            (Some(sources), Some(policy)) if remote => sources
+                .get_or_fetch(site_name, &source_url, policy, fetch)
+                .await
+                .map(|(f, _hit)| f),
+            _ => fetch().await,
+        };
+        // A cached original was checked against the limit of the request that fetched it.
+        let fetched = fetched.and_then(|f| {
+            if f.bytes.len() as u64 > limits.max_bytes {
+                Err(FetchError::TooLarge {
+                    limit: limits.max_bytes,
+                })
+            } else {
+                Ok(f)
+            }
+        });
+        let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 tracing::info!(request_id, error = %e, "source fetch failed");

@@ -69,6 +69,7 @@ impl Fetcher {
                     etag: Some(f.etag),
                     last_modified: Some(httpdate::fmt_http_date(f.last_modified)),
                     content_type: Some(f.content_type),
+                    cache_control: None,
                     from: Some("local".into()),
                 })
             }
@@ -196,10 +197,11 @@ impl Fetcher {
         {
             return Err(Failure::Other(FetchError::TooLarge { limit: max_bytes }));
         }
-        let (etag, last_modified, content_type) = (
+        let (etag, last_modified, content_type, cache_control) = (
             header("etag"),
             header("last-modified"),
             header("content-type"),
+            header("cache-control"),
         );
         let mut body = BytesMut::new();
         while let Some(chunk) = session.read_response_body().await.map_err(other)? {
@@ -218,6 +220,7 @@ impl Fetcher {
             etag,
             last_modified,
             content_type,
+            cache_control,
             from: None,
         }))
     }

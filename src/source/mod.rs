@@ -23,6 +23,8 @@ pub struct Fetched {
     pub last_modified: Option<String>,
     /// What the origin claimed (never trusted for the format: bytes are sniffed).
     pub content_type: Option<String>,
+    /// The origin's `Cache-Control`, for the source cache's freshness.
+    pub cache_control: Option<String>,
     /// The server that answered, for the access log.
     pub from: Option<String>,
 }
