@@ -366,6 +366,11 @@ impl ProxyHttp for Gateway {
         if ctx.cache.is_some() && self.shared.cache.is_some() {
             let status = cache::status(session.cache.phase(), ctx.proxied);
             ctx.cache_status = Some(status);
+            if status == "STALE" && ctx.proxied {
+                // Served because the origin failed: Pingora will not reuse this connection, so
+                // the client must not either.
+                session.set_keepalive(None);
+            }
             if self.shared.runtime.load().config.cache.status_header {
                 resp.insert_header("X-Cache-Status", status)?;
             }
