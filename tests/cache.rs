@@ -313,7 +313,11 @@ async fn purge_one_url_one_source_or_everything() {
     assert_eq!(s, 200, "{body}");
     assert_eq!(get(&gw, a).await.1.as_deref(), Some("MISS"));
     assert_eq!(get(&gw, b).await.1.as_deref(), Some("MISS"));
-    assert_eq!(origin.hits(), before + 1, "the original was fetched again, once");
+    assert_eq!(
+        origin.hits(),
+        before + 1,
+        "the original was fetched again, once"
+    );
 
     // Everything.
     assert_eq!(purge(&gw, "all=1", Some("s3cret")).await.0, 200);

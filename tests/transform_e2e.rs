@@ -335,3 +335,84 @@ async fn passthrough_stays_responsive_under_transform_load() {
         "passthrough answered only {pass_ok} times while transforms ran"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn if_modified_since_and_overload() {
+    let root = tree(&[]);
+    let w = 1600;
+    let h = 1200;
+    let noise: Vec<u8> = (0..u64::from(w * h * 3))
+        .map(|i| ((i * 7919) % 251) as u8)
+        .collect();
+    std::fs::write(
+        root.path().join("big.jpg"),
+        testkit::encode(&noise, w, h, 3, Format::Jpeg),
+    )
+    .expect("write");
+    let routes = "[[site.route]]\nprefix = \"/img\"\nkind = \"imgproxy\"\nallow_unsigned = true\ncache = false\n";
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{routes}",
+            root_site("l", &["l.test"], root.path())
+        ))
+        .config("[transform]\nworkers = 1\nqueue = 0\n")
+        .start()
+        .await;
+
+    // Local sources carry Last-Modified; If-Modified-Since at or after it is a 304.
+    let r = gw.get("l.test", "/img/unsafe/w:64/plain/big.jpg").await;
+    assert_eq!(r.status(), 200);
+    let lm = r.headers()["last-modified"]
+        .to_str()
+        .expect("lm")
+        .to_string();
+    let r = gw
+        .request(
+            reqwest::Method::GET,
+            "l.test",
+            "/img/unsafe/w:64/plain/big.jpg",
+        )
+        .header("If-Modified-Since", &lm)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 304);
+    let r = gw
+        .request(
+            reqwest::Method::GET,
+            "l.test",
+            "/img/unsafe/w:64/plain/big.jpg",
+        )
+        .header("If-Modified-Since", "Thu, 01 Jan 1970 00:00:00 GMT")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 200);
+
+    // One worker and no queue: concurrent slow transforms beyond the first get 429 + Retry-After.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        tasks.push(tokio::spawn(
+            gw.request(
+                reqwest::Method::GET,
+                "l.test",
+                &format!("/img/unsafe/w:{}/plain/big.jpg@avif", 1000 + i),
+            )
+            .send(),
+        ));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for t in tasks {
+        let r = t.await.expect("join").expect("send");
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => {
+                assert_eq!(r.headers()["retry-after"], "1");
+                limited += 1;
+            }
+            s => panic!("unexpected {s}: {}", r.text().await.unwrap_or_default()),
+        }
+    }
+    assert!(ok >= 1 && limited >= 1, "ok {ok}, limited {limited}");
+}

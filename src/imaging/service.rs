@@ -163,9 +163,15 @@ impl ImageService {
         };
         let key = image.cache_key();
         let etag = variant_etag(fetched.etag.as_deref(), &fetched.bytes, &key);
-        if let Some(inm) = header("if-none-match")
-            && if_none_match(inm, &etag)
-        {
+        // RFC 9110: If-None-Match wins; If-Modified-Since only counts without it.
+        let not_modified = match header("if-none-match") {
+            Some(inm) => if_none_match(inm, &etag),
+            None => not_modified_since(
+                header("if-modified-since"),
+                fetched.last_modified.as_deref(),
+            ),
+        };
+        if not_modified {
             let mut a = Answer {
                 status: 304,
                 headers: vec![("etag", etag)],
@@ -175,6 +181,15 @@ impl ImageService {
             return a;
         }
         render(&self.engine, &image, route, fetched, etag, info).await
+    }
+}
+
+/// Whether the source has not changed since the client's copy (second precision, as HTTP dates).
+fn not_modified_since(since: Option<&str>, last_modified: Option<&str>) -> bool {
+    let parse = |v: Option<&str>| v.and_then(|v| httpdate::parse_http_date(v).ok());
+    match (parse(since), parse(last_modified)) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
     }
 }
 
