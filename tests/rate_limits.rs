@@ -87,3 +87,55 @@ async fn untrusted_forwarded_for_is_ignored_and_exempt_clients_pass() {
         assert_eq!(exempt.get("s.test", "/id").await.status(), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_token_routes() {
+    let o = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/private\"\nauth_token = [\"old-token-0123456789\", \"new-token-0123456789\"]\n[[site.route]]\nprefix = \"/\"\n";
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{routes}",
+            site("s", &["s.test"], &[o.addr], "")
+        ))
+        .start()
+        .await;
+    let with = |token: Option<&str>| {
+        let mut r = gw.request(reqwest::Method::GET, "s.test", "/private/echo");
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = with(None).await.expect("send");
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        with(Some("wrong-token-0123456789"))
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    for t in ["old-token-0123456789", "new-token-0123456789"] {
+        let r = with(Some(t)).await.expect("send");
+        assert_eq!(
+            r.status(),
+            404,
+            "authorized: reaches the origin (which has no /private/echo)"
+        );
+    }
+    assert_eq!(o.hits(), 2, "refused requests never reach the origin");
+    assert!(
+        !o.state
+            .last_headers
+            .lock()
+            .expect("lock")
+            .contains_key("authorization"),
+        "the gateway's token is not passed on"
+    );
+    assert_eq!(
+        gw.get("s.test", "/id").await.status(),
+        200,
+        "other routes stay open"
+    );
+}

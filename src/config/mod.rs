@@ -85,6 +85,11 @@ fn read_secret_files(
             for (name, inline, path) in [
                 ("key", &mut route.key, route.key_file.take()),
                 ("salt", &mut route.salt, route.salt_file.take()),
+                (
+                    "auth_token",
+                    &mut route.auth_token,
+                    route.auth_token_file.take(),
+                ),
             ] {
                 let Some(p) = path else { continue };
                 let key = format!("site.route.{name}_file");

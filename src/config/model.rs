@@ -162,6 +162,8 @@ pub struct Route {
     pub rate_limit: Option<RateLimit>,
     /// `None`: responses of this route are not cached.
     pub cache: Option<CachePolicy>,
+    /// Bearer tokens a request must present (any one); empty = no auth.
+    pub auth_tokens: Vec<String>,
 }
 
 /// How a route's responses are cached.
@@ -733,11 +735,20 @@ fn routes(
                 "is larger than cache_max_ttl",
             ));
         }
+        let auth_tokens = r.auth_token.clone().unwrap_or_default();
+        if auth_tokens.iter().any(|t| t.len() < 16 || !t.is_ascii()) {
+            errs.push(loc.at(
+                span.clone(),
+                "site.route.auth_token",
+                "tokens must be at least 16 ASCII characters",
+            ));
+        }
         out.push(Route {
             prefix: prefix.clone(),
             kind,
             rate_limit,
             cache,
+            auth_tokens,
         });
     }
     if out.is_empty() {
@@ -746,6 +757,7 @@ fn routes(
             kind: RouteKind::Proxy,
             rate_limit: None,
             cache: None,
+            auth_tokens: Vec::new(),
         });
     }
     out.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

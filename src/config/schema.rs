@@ -329,6 +329,9 @@ pub struct RouteSection {
 
     /// Per-client rate limit (enforced by the protection layer).
     pub rate_limit: Option<RateLimitSection>,
+    /// Requests must carry `Authorization: Bearer <token>` (any of the list: rotation).
+    pub auth_token: Option<Vec<String>>,
+    pub auth_token_file: Option<PathBuf>,
 }
 
 /// Route kinds as written.

@@ -23,6 +23,8 @@ pub struct RequestCtx {
     pub image_route: Option<String>,
     /// Set when this request may be served from / stored in the cache.
     pub cache: Option<CacheTarget>,
+    /// The route's own bearer token is not passed on to the origin.
+    pub strip_authorization: bool,
     /// The response came from an upstream (origin or image service), not from the cache.
     pub proxied: bool,
     /// `X-Cache-Status` once known.
@@ -48,6 +50,7 @@ impl RequestCtx {
             cache: None,
             cache_status: None,
             proxied: false,
+            strip_authorization: false,
             status: None,
             error: None,
             _in_flight: InFlight::new(metrics.in_flight.clone()),

@@ -27,6 +27,8 @@ pub enum EdgeError {
     BadRequest,
     /// Anything else on our side.
     Internal,
+    /// The route needs a bearer token the request did not present.
+    Unauthorized,
     /// A rate limit refused the request.
     RateLimited(crate::protect::ratelimit::Decision),
     /// An image URL that does not parse, verify or is not allowed (403/404 as imgproxy).
@@ -46,6 +48,7 @@ impl EdgeError {
             EdgeError::Internal => 500,
             EdgeError::Url(e) => e.status(),
             EdgeError::RateLimited(_) => 429,
+            EdgeError::Unauthorized => 401,
         }
     }
 
@@ -76,6 +79,7 @@ impl EdgeError {
             EdgeError::BadRequest => "bad request\n",
             EdgeError::Internal => "internal error\n",
             EdgeError::RateLimited(_) => "too many requests\n",
+            EdgeError::Unauthorized => "unauthorized\n",
         };
         text.into()
     }
@@ -117,6 +121,7 @@ impl EdgeError {
                     ("RateLimit-Reset", secs(d.reset).to_string()),
                 ]
             }
+            EdgeError::Unauthorized => vec![("WWW-Authenticate", "Bearer".to_string())],
             _ => Vec::new(),
         }
     }

@@ -140,6 +140,20 @@ impl Gateway {
     }
 }
 
+/// Whether the request presents one of `tokens` as `Authorization: Bearer` (constant time).
+fn bearer_ok(req: &RequestHeader, tokens: &[String]) -> bool {
+    use subtle::ConstantTimeEq;
+    let presented = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    tokens.iter().fold(false, |ok, t| {
+        ok | bool::from(t.as_bytes().ct_eq(presented.as_bytes()))
+    })
+}
+
 fn host_of(req: &RequestHeader) -> Option<&str> {
     req.headers
         .get(http::header::HOST)
@@ -174,6 +188,12 @@ impl ProxyHttp for Gateway {
         ctx.route = Some(route.prefix.clone());
         if let Some(limited) = self.rate_limit(session, &runtime, &site.name, &route.prefix) {
             return self.answer(session, ctx, limited).await;
+        }
+        if !route.auth_tokens.is_empty() {
+            if !bearer_ok(session.req_header(), &route.auth_tokens) {
+                return self.answer(session, ctx, EdgeError::Unauthorized).await;
+            }
+            ctx.strip_authorization = true;
         }
         match &route.kind {
             RouteKind::Proxy => {}
@@ -336,6 +356,9 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("X-Forwarded-Host", h.as_str())?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if ctx.strip_authorization {
+            upstream.remove_header(&http::header::AUTHORIZATION);
+        }
         // Internal headers are only ever set here: a client's copy is dropped.
         upstream.remove_header(INTERNAL_SITE);
         upstream.remove_header(INTERNAL_ROUTE);
