@@ -15,6 +15,7 @@
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`source`]: fetching source images (origin pool, local root, absolute URL) with limits.
 //! - [`protect`]: SSRF address guard (rate limits and auth later).
+//! - [`reload`]: the supervisor: origin health checks, SIGHUP reload.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
 pub mod admin;
@@ -25,6 +26,7 @@ pub mod imaging;
 pub mod imgproxy;
 pub mod metrics;
 pub mod protect;
+pub mod reload;
 pub mod routing;
 pub mod server;
 pub mod source;

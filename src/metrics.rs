@@ -21,6 +21,8 @@ pub struct Metrics {
     pub upstream_healthy: IntGaugeVec,
     /// Requests refused by a rate limit, by site and route (`route="*"`: the global cap).
     pub rate_limited: IntCounterVec,
+    /// Reloads refused because the new configuration was invalid.
+    pub reload_failures: prometheus::IntCounter,
     /// Cacheable requests by outcome (`HIT`, `MISS`, `STALE`, `EXPIRED`, `REVALIDATED`, `BYPASS`).
     pub cache_requests: IntCounterVec,
     /// Cache tier state, refreshed at scrape time: `kind` = hits, misses, evictions, bytes,
@@ -91,6 +93,11 @@ impl Metrics {
             &["tier", "kind"],
         )?;
         registry.register(Box::new(cache_requests.clone()))?;
+        let reload_failures = prometheus::IntCounter::new(
+            "imgforge_config_reload_failures_total",
+            "SIGHUP reloads refused because the new configuration was invalid",
+        )?;
+        registry.register(Box::new(reload_failures.clone()))?;
         registry.register(Box::new(cache_tier.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
@@ -107,6 +114,7 @@ impl Metrics {
             rate_limited,
             cache_requests,
             cache_tier,
+            reload_failures,
         })
     }
 

@@ -21,6 +21,7 @@ use crate::config::{Config, TransformSettings};
 use crate::edge::Gateway;
 use crate::imaging::ImageService;
 use crate::metrics::Metrics;
+use crate::reload::Supervisor;
 use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
 
 use crate::state::{Cache, Runtime, Shared};
@@ -51,7 +52,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     if !opts.upgrade {
         check_listeners(&config)?;
     }
-    let (runtime, health_services) = Runtime::build(config.clone()).map_err(StartError::Setup)?;
+    let runtime = Runtime::build(config.clone()).map_err(StartError::Setup)?;
     let metrics = Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
     // libvips starts (and self-tests every output format) before anything listens.
     let engine = Engine::start(engine_settings(&config.transform))
@@ -120,9 +121,10 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     );
     images.threads = Some(config.server.threads);
     server.add_service(images);
-    for svc in health_services {
-        server.add_boxed_service(svc);
-    }
+    server.add_service(background_service(
+        "supervisor",
+        Supervisor::new(shared.clone()),
+    ));
     let probe_addr = config
         .server
         .listen

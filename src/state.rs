@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
-use pingora::services::ServiceWithDependents;
 
 use std::net::IpAddr;
 
@@ -52,20 +51,16 @@ fn quota(r: &RateLimit) -> Quota {
 }
 
 impl Runtime {
-    /// Builds the runtime; returns the health-check services the server must run.
-    pub fn build(
-        config: Arc<Config>,
-    ) -> Result<(Self, Vec<Box<dyn ServiceWithDependents>>), String> {
+    /// Builds the runtime (health checks start with [`Runtime::start_health_checks`]).
+    pub fn build(config: Arc<Config>) -> Result<Self, String> {
         let router = Router::new(&config);
         let mut backends = HashMap::new();
-        let mut services = Vec::new();
         let mut limiters = HashMap::new();
         for site in &config.sites {
             let backend = match &site.origin {
                 Origin::Servers(up) => {
-                    let (pool, svc) = Pool::new(&site.name, up)
+                    let pool = Pool::new(&site.name, up)
                         .map_err(|e| format!("site {:?}: origin pool: {e}", site.name))?;
-                    services.extend(svc);
                     Backend::Pool(pool)
                 }
                 Origin::Root(dir) => {
@@ -89,16 +84,22 @@ impl Runtime {
             .global_rate_limit
             .as_ref()
             .map(|rl| Limiter::new(quota(rl), 1));
-        Ok((
-            Self {
-                config,
-                router,
-                backends,
-                limiters,
-                global_limiter,
-            },
-            services,
-        ))
+        Ok(Self {
+            config,
+            router,
+            backends,
+            limiters,
+            global_limiter,
+        })
+    }
+
+    /// Starts the active health checks of every pool (on the calling tokio runtime).
+    pub fn start_health_checks(&self) {
+        for backend in self.backends.values() {
+            if let Backend::Pool(pool) = backend {
+                crate::upstream::spawn_health_checks(pool);
+            }
+        }
     }
 }
 

@@ -1,8 +1,8 @@
 //! Origin pools: load balancing, active health checks and peer construction.
 //!
 //! A [`Pool`] wraps a Pingora `LoadBalancer` (round robin or Ketama consistent hash). Its health
-//! checks run as a Pingora background service returned by [`Pool::new`], so they start and stop
-//! with the server.
+//! checks run as a task ([`spawn_health_checks`]) that ends when the pool is dropped, so a config
+//! reload can replace pools.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,8 +13,6 @@ use pingora::lb::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora::lb::selection::{Consistent, RoundRobin};
 use pingora::lb::{Backend, LoadBalancer};
 use pingora::prelude::HttpPeer;
-use pingora::services::ServiceWithDependents;
-use pingora::services::background::{BackgroundService, background_service};
 
 use crate::config::schema::LbAlgorithm;
 use crate::config::{HealthCheckSettings, UpstreamSettings};
@@ -42,12 +40,9 @@ pub struct ServerHealth {
 }
 
 impl Pool {
-    /// Builds the pool; the second value is the health-check service to add to the server when
-    /// health checks are configured.
-    pub fn new(
-        site: &str,
-        settings: &UpstreamSettings,
-    ) -> std::io::Result<(Arc<Self>, Option<HealthService>)> {
+    /// Builds the pool. Its health checks run once [`spawn_health_checks`] is called (they stop
+    /// by themselves when the pool is dropped, e.g. after a config reload).
+    pub fn new(site: &str, settings: &UpstreamSettings) -> std::io::Result<Arc<Self>> {
         let addrs: Vec<SocketAddr> = settings.servers.iter().map(|s| s.addr).collect();
         let names = settings
             .servers
@@ -57,25 +52,24 @@ impl Pool {
         let hc = settings
             .health_check
             .as_ref()
-            .map(|h| (health_check(settings, h), h.interval));
-        let name = format!("health check {site}");
-        let (balancer, service) = match settings.lb {
-            LbAlgorithm::RoundRobin => {
-                let (lb, svc) = balancer::<RoundRobin>(&addrs, hc, &name)?;
-                (Balancer::RoundRobin(lb), svc)
-            }
-            LbAlgorithm::ConsistentHash => {
-                let (lb, svc) = balancer::<Consistent>(&addrs, hc, &name)?;
-                (Balancer::Hash(lb), svc)
-            }
+            .map(|h| health_check(settings, h));
+        let balancer = match settings.lb {
+            LbAlgorithm::RoundRobin => Balancer::RoundRobin(balancer::<RoundRobin>(&addrs, hc)?),
+            LbAlgorithm::ConsistentHash => Balancer::Hash(balancer::<Consistent>(&addrs, hc)?),
         };
-        let pool = Arc::new(Self {
+        Ok(Arc::new(Self {
             site: site.to_string(),
             settings: settings.clone(),
             balancer,
             names,
-        });
-        Ok((pool, service))
+        }))
+    }
+
+    async fn check_once(&self) {
+        match &self.balancer {
+            Balancer::RoundRobin(lb) => lb.backends().run_health_check(true).await,
+            Balancer::Hash(lb) => lb.backends().run_health_check(true).await,
+        }
     }
 
     /// The pool's settings.
@@ -153,31 +147,33 @@ impl Pool {
 
 type Check = Box<dyn HealthCheck + Send + Sync + 'static>;
 
-/// The background service running a pool's health checks.
-pub type HealthService = Box<dyn ServiceWithDependents>;
-
-fn balancer<S>(
-    addrs: &[SocketAddr],
-    hc: Option<(Check, std::time::Duration)>,
-    name: &str,
-) -> std::io::Result<(Arc<LoadBalancer<S>>, Option<HealthService>)>
+fn balancer<S>(addrs: &[SocketAddr], hc: Option<Check>) -> std::io::Result<Arc<LoadBalancer<S>>>
 where
     S: pingora::lb::selection::BackendSelection + Send + Sync + 'static,
     S::Iter: pingora::lb::selection::BackendIter,
-    LoadBalancer<S>: BackgroundService,
 {
     let mut lb = LoadBalancer::<S>::try_from_iter(addrs.iter().copied())?;
-    match hc {
-        Some((check, interval)) => {
-            lb.set_health_check(check);
-            lb.health_check_frequency = Some(interval);
-            lb.parallel_health_check = true;
-            let svc = background_service(name, lb);
-            let task = svc.task();
-            Ok((task, Some(Box::new(svc))))
-        }
-        None => Ok((Arc::new(lb), None)),
+    if let Some(check) = hc {
+        lb.set_health_check(check);
     }
+    Ok(Arc::new(lb))
+}
+
+/// Runs `pool`'s active health checks every interval on the current tokio runtime, until the
+/// pool is dropped (a reload that replaces it ends its checks).
+pub fn spawn_health_checks(pool: &Arc<Pool>) {
+    let Some(interval) = pool.settings.health_check.as_ref().map(|h| h.interval) else {
+        return;
+    };
+    let weak = Arc::downgrade(pool);
+    tokio::spawn(async move {
+        loop {
+            let Some(pool) = weak.upgrade() else { break };
+            pool.check_once().await;
+            drop(pool);
+            tokio::time::sleep(interval).await;
+        }
+    });
 }
 
 fn health_check(up: &UpstreamSettings, h: &HealthCheckSettings) -> Check {
