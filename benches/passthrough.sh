@@ -19,6 +19,10 @@
 #          [server] threads, 2)  VARIANTS ("nginx imgforge nginx_log imgforge_log")
 #          OBJECT (file to serve)  BIN (imgforge binary)  BUILD (1: cargo build --release first)
 #          OUT_DIR (target/bench)  WRK_TIMEOUT (10s)  KEEP_RUN (1: keep the run dir with logs)
+#          IMGFORGE_REV (label for the binary in the report; default: git HEAD of this checkout)
+#          QUIET_BUSY_PCT (20)  QUIET_SECS (3)  QUIET_MAX_WAIT (60)  BG_RETRY_PCT (20)  MAX_ATTEMPTS (2):
+#          other sessions may share the cores; each run waits for a quiet machine and a run
+#          spoiled by foreign load is discarded (kept in passthrough_runs_discarded.tsv) and repeated.
 # Output:  markdown on stdout and in $OUT_DIR/passthrough.md; every run in
 #          $OUT_DIR/passthrough_runs.tsv; progress on stderr.
 #
@@ -27,6 +31,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The knobs given in the environment, for the report's "command" line.
+CMD_ENV=""
+for k in DURATION WARMUP RUNS CONCURRENCY THREADS VARIANTS OBJECT BIN BUILD IMGFORGE_REV WRK_TIMEOUT \
+  QUIET_BUSY_PCT QUIET_SECS QUIET_MAX_WAIT BG_RETRY_PCT MAX_ATTEMPTS; do
+  if [ -n "${!k+x}" ]; then CMD_ENV+="$k=${!k@Q} "; fi
+done
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
 RUNS=${RUNS:-3}
@@ -39,6 +49,11 @@ BUILD=${BUILD:-1}
 OUT_DIR=${OUT_DIR:-$ROOT/target/bench}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
 KEEP_RUN=${KEEP_RUN:-0}
+QUIET_BUSY_PCT=${QUIET_BUSY_PCT:-20}   # before each run, wait until the machine is at most this busy ...
+QUIET_SECS=${QUIET_SECS:-3}            # ... for this many consecutive seconds ...
+QUIET_MAX_WAIT=${QUIET_MAX_WAIT:-60}   # ... but no longer than this (then run anyway, flagged by bg CPU %)
+BG_RETRY_PCT=${BG_RETRY_PCT:-20}       # a run during which foreign load exceeded this is repeated ...
+MAX_ATTEMPTS=${MAX_ATTEMPTS:-2}        # ... at most this many times in all
 HOST=127.0.0.1
 VHOST=bench.test
 
@@ -156,6 +171,26 @@ idle_pct() {
   sleep "$1"
   read -r _c u n s i w q sq st _r </proc/stat
   awk -v di=$((i + w - a)) -v dt=$((u + n + s + i + w + q + sq + st - b)) 'BEGIN{printf "%.0f", (dt > 0 ? di * 100 / dt : 0)}'
+}
+
+# wait_quiet : wait (bounded) until the machine has been quiet for QUIET_SECS seconds
+wait_quiet() {
+  local waited=0 quiet=0 busy
+  while :; do
+    busy=$((100 - $(idle_pct 1)))
+    waited=$((waited + 1))
+    if ((busy <= QUIET_BUSY_PCT)); then
+      quiet=$((quiet + 1))
+      ((quiet >= QUIET_SECS)) && return 0
+      continue
+    fi
+    quiet=0
+    if ((waited >= QUIET_MAX_WAIT)); then
+      log "machine still ${busy}% busy after ${waited}s; running anyway"
+      return 0
+    fi
+    ((waited % 30 == 1)) && log "machine ${busy}% busy with foreign load; waiting (max ${QUIET_MAX_WAIT}s)"
+  done
 }
 
 # free_port VAR : sets VAR to an unused loopback TCP port (not handed out before in this run)
@@ -346,6 +381,7 @@ one_run() { # VARIANT CONC RUN
   pid=${PID_OF[$(proc_of "$v")]}
   opid=${PID_OF[origin]}
   logf=$(logfile_of "$v")
+  wait_quiet
   timeout -k 5 $((WARMUP + 30)) wrk -t"$t" -c"$c" -d"${WARMUP}s" --timeout "$WRK_TIMEOUT" \
     -H "Host: $VHOST" "$url" >/dev/null 2>&1 || true
   [ -z "$logf" ] || : >"$logf"
@@ -385,13 +421,35 @@ one_run() { # VARIANT CONC RUN
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
     "$v" "$c" "$i" "$requests" "$ok" "$dur_s" "$rps" "$(to_ms "$p50")" "$(to_ms "$p90")" "$(to_ms "$p99")" "$(to_ms "$pmax")" \
     "$((sockerr + non2xx))" "$non2xx" "$proxy_ms" "$origin_ms" "$wrk_cpu" "$bg" "$log_bytes" >>"$RUNS_TSV"
+  LAST_BG=$bg
   log "$v c=$c run$i: $rps req/s p50=$(to_ms "$p50")ms p99=$(to_ms "$p99")ms errors=$((sockerr + non2xx)) proxy_cpu=${proxy_ms}ms origin_cpu=${origin_ms}ms wrk_cpu=${wrk_cpu}ms bg=${bg}%"
+}
+
+# run_cell VARIANT CONC RUN : one_run, repeated while foreign load spoiled it
+LAST_BG=0
+DISCARDED=0
+DISCARDED_TSV=$OUT_DIR/passthrough_runs_discarded.tsv
+head -1 "$RUNS_TSV" >"$DISCARDED_TSV"
+run_cell() {
+  local attempt
+  for attempt in $(seq 1 "$MAX_ATTEMPTS"); do
+    one_run "$@"
+    ((LAST_BG <= BG_RETRY_PCT)) && return 0
+    if ((attempt == MAX_ATTEMPTS)); then
+      log "run kept despite bg=${LAST_BG}% (attempts exhausted)"
+      return 0
+    fi
+    log "bg CPU ${LAST_BG}% > ${BG_RETRY_PCT}%: discarding the run and repeating it"
+    tail -1 "$RUNS_TSV" >>"$DISCARDED_TSV"
+    sed -i '$d' "$RUNS_TSV"
+    DISCARDED=$((DISCARDED + 1))
+  done
 }
 
 START_DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 for c in $CONCURRENCY; do
   for i in $(seq 1 "$RUNS"); do
-    for v in $VARIANTS; do one_run "$v" "$c" "$i"; done
+    for v in $VARIANTS; do run_cell "$v" "$c" "$i"; done
   done
 done
 IDLE_AFTER=$(idle_pct 3)
@@ -412,12 +470,19 @@ label_of() {
   esac
 }
 
-GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null || GIT_REV="$GIT_REV (src modified)"
+if [ -n "${IMGFORGE_REV:-}" ]; then
+  GIT_REV=$IMGFORGE_REV
+else
+  GIT_REV=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  if ! git -C "$ROOT" diff --quiet HEAD -- src Cargo.toml Cargo.lock 2>/dev/null ||
+    [ -n "$(git -C "$ROOT" ls-files --others --exclude-standard -- src 2>/dev/null)" ]; then
+    GIT_REV="$GIT_REV + uncommitted src changes"
+  fi
+fi
 NGINX_VER=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
-WRK_VER=$(wrk -v 2>&1 | head -1 | awk '{print $2}')
+WRK_VER=$( (wrk -v 2>&1 || true) | awk 'NR == 1 {print $2}')
 CPU_MODEL=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
-CMD="DURATION=$DURATION WARMUP=$WARMUP RUNS=$RUNS CONCURRENCY=\"$CONCURRENCY\" THREADS=$THREADS benches/passthrough.sh"
+CMD="${CMD_ENV}benches/passthrough.sh"
 
 REPORT=$OUT_DIR/passthrough.md
 {
@@ -425,7 +490,7 @@ REPORT=$OUT_DIR/passthrough.md
   echo
   echo "\`$CMD\` — imgforge $GIT_REV, $NGINX_VER, wrk $WRK_VER; $NCPU cores ($CPU_MODEL), kernel $(uname -r); loopback only."
   echo "Object: \`$OBJECT\` ($OBJECT_BYTES bytes) from an nginx static origin; both proxies fetch it from the origin on every request (no cache)."
-  echo "Each cell: median of $RUNS runs of ${DURATION} s (after a ${WARMUP} s warm-up), \`wrk -t min(2,c) -c c --latency\`, keep-alive, variants alternated run by run."
+  echo "Each cell: median of $RUNS run(s) of ${DURATION} s (after a ${WARMUP} s warm-up), \`wrk -t min(2,c) -c c --latency\`, keep-alive, variants alternated run by run."
   echo
   echo "| c | proxy | req/s (median) | req/s min–max | p50 ms | p99 ms | proxy CPU µs/req | errors | bg CPU % | ratio (req/s) |"
   echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -452,8 +517,9 @@ REPORT=$OUT_DIR/passthrough.md
   done
   echo
   echo "Machine idle: ${IDLE_BEFORE}% before the servers started, ${IDLE_AFTER}% after the last run (3 s samples)."
-  echo "\`bg CPU %\` = share of the whole machine used by anything other than the proxy, the origin and wrk during a run (other sessions share the cores)."
+  echo "\`bg CPU %\` = share of the whole machine used by anything other than the proxy, the origin and wrk during a run (other sessions share the cores);"
+  echo "each run first waited for ${QUIET_SECS} s at ≤ ${QUIET_BUSY_PCT}% machine busy (max ${QUIET_MAX_WAIT} s); runs with bg CPU > ${BG_RETRY_PCT}% were discarded and repeated (${DISCARDED} discarded, up to ${MAX_ATTEMPTS} attempts per run)."
   echo "\`proxy CPU µs/req\` = proxy process-tree CPU time (user+sys, all workers/threads) / ok responses."
-  echo "Raw runs: \`target/bench/passthrough_runs.tsv\`."
+  echo "Raw runs: \`${RUNS_TSV#"$ROOT"/}\` (discarded: \`${DISCARDED_TSV#"$ROOT"/}\`)."
 } | tee "$REPORT"
 log "report written to $REPORT"
