@@ -6,11 +6,11 @@
 use http::StatusCode;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
-use subtle::ConstantTimeEq;
 
 use crate::config::RouteKind;
 use crate::edge::cache::{image_key, proxy_key, source_key};
 use crate::imaging::parse_image_url;
+use crate::protect::auth::bearer_matches;
 use crate::routing::RouteMatch;
 use crate::state::Shared;
 
@@ -27,13 +27,7 @@ pub(super) async fn purge(shared: &Shared, session: &ServerSession) -> (StatusCo
             "purge is disabled: set server.admin_token\n".into(),
         );
     };
-    let presented = req
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !bool::from(presented.as_bytes().ct_eq(token.as_bytes())) {
+    if !bearer_matches(&req.headers, &[token]) {
         tracing::warn!("purge refused: bad or missing admin token");
         return (StatusCode::UNAUTHORIZED, "unauthorized\n".into());
     }

@@ -26,7 +26,7 @@ use crate::imaging::{
     INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
 };
 use crate::imgproxy::RouteSettings;
-use crate::protect::{client_ip, ratelimit};
+use crate::protect::{auth, client_ip, ratelimit};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Runtime, Shared};
 use crate::telemetry::{self, AccessRecord};
@@ -140,20 +140,6 @@ impl Gateway {
     }
 }
 
-/// Whether the request presents one of `tokens` as `Authorization: Bearer` (constant time).
-fn bearer_ok(req: &RequestHeader, tokens: &[String]) -> bool {
-    use subtle::ConstantTimeEq;
-    let presented = req
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    tokens.iter().fold(false, |ok, t| {
-        ok | bool::from(t.as_bytes().ct_eq(presented.as_bytes()))
-    })
-}
-
 fn host_of(req: &RequestHeader) -> Option<&str> {
     req.headers
         .get(http::header::HOST)
@@ -190,7 +176,8 @@ impl ProxyHttp for Gateway {
             return self.answer(session, ctx, limited).await;
         }
         if !route.auth_tokens.is_empty() {
-            if !bearer_ok(session.req_header(), &route.auth_tokens) {
+            let tokens: Vec<&str> = route.auth_tokens.iter().map(String::as_str).collect();
+            if !auth::bearer_matches(&session.req_header().headers, &tokens) {
                 return self.answer(session, ctx, EdgeError::Unauthorized).await;
             }
             ctx.strip_authorization = true;
