@@ -121,6 +121,8 @@ pub struct Shared {
     pub cache: Option<Cache>,
     /// Per-source purge generations (part of every image variant key).
     pub generations: crate::edge::generations::Generations,
+    /// `server.max_requests_per_client`, fixed at start-up.
+    pub per_client: Option<Arc<crate::protect::concurrency::PerClient>>,
     started: Instant,
     ready: AtomicBool,
     draining: AtomicBool,
@@ -135,11 +137,14 @@ impl Shared {
         cache: Option<Cache>,
         generations: crate::edge::generations::Generations,
     ) -> Arc<Self> {
+        let max = runtime.config.server.max_requests_per_client;
+        let per_client = (max > 0).then(|| crate::protect::concurrency::PerClient::new(max));
         Arc::new(Self {
             runtime: ArcSwap::from_pointee(runtime),
             metrics,
             image_socket,
             cache,
+            per_client,
             generations,
             started: Instant::now(),
             ready: AtomicBool::new(false),

@@ -139,3 +139,30 @@ async fn bearer_token_routes() {
         "other routes stay open"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_per_client_are_capped() {
+    let o = Origin::start("o").await;
+    let gw = Gateway::builder()
+        .server("max_requests_per_client = 2")
+        .config(&site("s", &["s.test"], &[o.addr], ""))
+        .start()
+        .await;
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(
+                gw.request(reqwest::Method::GET, "s.test", "/slow/800")
+                    .send(),
+            )
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = gw.get("s.test", "/id").await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["retry-after"], "1");
+    for t in slow {
+        assert_eq!(t.await.expect("join").expect("send").status(), 200);
+    }
+    // Slots are given back when requests end.
+    assert_eq!(gw.get("s.test", "/id").await.status(), 200);
+}

@@ -40,6 +40,7 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<Cidr>,
     pub rate_limit_exempt: Vec<Cidr>,
     pub global_rate_limit: Option<RateLimit>,
+    pub max_requests_per_client: u32,
 }
 
 /// `[server.tls]`, validated (files exist).
@@ -473,6 +474,7 @@ fn server(
             .ok()
     });
     ServerSettings {
+        max_requests_per_client: s.max_requests_per_client,
         trusted_proxies,
         rate_limit_exempt,
         global_rate_limit,

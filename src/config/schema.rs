@@ -56,6 +56,9 @@ pub struct ServerSection {
     pub rate_limit_exempt: Vec<String>,
     /// A cap on all requests of the process together.
     pub global_rate_limit: Option<RateLimitSection>,
+    /// Concurrent requests one client address may have in flight (0 = no cap).
+    #[serde(default)]
+    pub max_requests_per_client: u32,
 }
 
 impl Default for ServerSection {
@@ -73,6 +76,7 @@ impl Default for ServerSection {
             trusted_proxies: Vec::new(),
             rate_limit_exempt: Vec::new(),
             global_rate_limit: None,
+            max_requests_per_client: 0,
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct RequestCtx {
     pub image_route: Option<String>,
     /// Set when this request may be served from / stored in the cache.
     pub cache: Option<CacheTarget>,
+    /// A slot of the per-client concurrency cap, freed when the request ends.
+    pub client_slot: Option<crate::protect::concurrency::Slot>,
     /// The route's own bearer token is not passed on to the origin.
     pub strip_authorization: bool,
     /// The response came from an upstream (origin or image service), not from the cache.
@@ -51,6 +53,7 @@ impl RequestCtx {
             cache_status: None,
             proxied: false,
             strip_authorization: false,
+            client_slot: None,
             status: None,
             error: None,
             _in_flight: InFlight::new(metrics.in_flight.clone()),

@@ -27,6 +27,8 @@ pub enum EdgeError {
     BadRequest,
     /// Anything else on our side.
     Internal,
+    /// The client already has as many requests in flight as it may.
+    TooManyConcurrent,
     /// The route needs a bearer token the request did not present.
     Unauthorized,
     /// A rate limit refused the request.
@@ -49,6 +51,7 @@ impl EdgeError {
             EdgeError::Url(e) => e.status(),
             EdgeError::RateLimited(_) => 429,
             EdgeError::Unauthorized => 401,
+            EdgeError::TooManyConcurrent => 429,
         }
     }
 
@@ -80,6 +83,7 @@ impl EdgeError {
             EdgeError::Internal => "internal error\n",
             EdgeError::RateLimited(_) => "too many requests\n",
             EdgeError::Unauthorized => "unauthorized\n",
+            EdgeError::TooManyConcurrent => "too many concurrent requests from this client\n",
         };
         text.into()
     }
@@ -122,6 +126,7 @@ impl EdgeError {
                 ]
             }
             EdgeError::Unauthorized => vec![("WWW-Authenticate", "Bearer".to_string())],
+            EdgeError::TooManyConcurrent => vec![("Retry-After", "1".to_string())],
             _ => Vec::new(),
         }
     }

@@ -64,9 +64,12 @@ impl Gateway {
     }
 
     /// Applies the global cap and the route's per-client limit; `Some` when refused.
-    fn rate_limit(
+    /// Applies the per-client concurrency cap, the global cap and the route's per-client rate
+    /// limit; `Some` when refused. Exempt clients skip all three.
+    fn admit(
         &self,
         session: &Session,
+        ctx: &mut RequestCtx,
         runtime: &Runtime,
         site: &str,
         prefix: &str,
@@ -84,6 +87,19 @@ impl Gateway {
         let client = client_ip::client_ip(peer, xff, &server.trusted_proxies);
         if client_ip::any_contains(&server.rate_limit_exempt, client) {
             return None;
+        }
+        if let Some(per_client) = &self.shared.per_client {
+            match per_client.acquire(client) {
+                Some(slot) => ctx.client_slot = Some(slot),
+                None => {
+                    self.shared
+                        .metrics
+                        .rate_limited
+                        .with_label_values(&[site, "concurrency"])
+                        .inc();
+                    return Some(EdgeError::TooManyConcurrent);
+                }
+            }
         }
         let now = ratelimit::now_nanos();
         let refused = |route: &str, d: ratelimit::Decision| {
@@ -172,7 +188,7 @@ impl ProxyHttp for Gateway {
         };
         ctx.site = Some(site.name.clone());
         ctx.route = Some(route.prefix.clone());
-        if let Some(limited) = self.rate_limit(session, &runtime, &site.name, &route.prefix) {
+        if let Some(limited) = self.admit(session, ctx, &runtime, &site.name, &route.prefix) {
             return self.answer(session, ctx, limited).await;
         }
         if !route.auth_tokens.is_empty() {

@@ -3,5 +3,6 @@
 
 pub mod auth;
 pub mod client_ip;
+pub mod concurrency;
 pub mod ratelimit;
 pub mod ssrf;
