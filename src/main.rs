@@ -27,6 +27,13 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // libvips allocates through glibc malloc from its worker threads; one arena per thread
+    // multiplies its resident memory (libvips's own advice is MALLOC_ARENA_MAX=2). Done here,
+    // before any thread exists, so it holds however the process is started.
+    // SAFETY: mallopt only changes allocator tuning; no allocation is in flight on another thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
     let cli = Cli::parse();
     let config = match imgforge::config::load(&cli.config) {
         Ok(c) => c,

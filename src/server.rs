@@ -58,8 +58,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let engine = Engine::start(engine_settings(&config.transform))
         .map_err(|e| StartError::Setup(format!("transform engine: {e}")))?;
     let image_socket = image_socket_path(&config.server.upgrade_sock);
-    // A socket file left by a crashed process with our pid would make the bind fail.
-    let _ = std::fs::remove_file(&image_socket);
+    remove_stale_sockets(&image_socket);
     let cache = build_cache(&config.cache)?;
     let generations = crate::edge::generations::Generations::load(
         config
@@ -189,6 +188,27 @@ fn image_socket_path(upgrade_sock: &str) -> std::path::PathBuf {
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("/tmp"));
     dir.join(format!("imgforge-images-{}.sock", std::process::id()))
+}
+
+/// Removes image-service sockets left by processes that no longer run (and one with our own
+/// pid, which would make the bind fail); a live predecessor's socket (during an upgrade) stays.
+fn remove_stale_sockets(ours: &std::path::Path) {
+    let _ = std::fs::remove_file(ours);
+    let Some(dir) = ours.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("imgforge-images-"))
+            .and_then(|n| n.strip_suffix(".sock"))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !std::path::Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Fails early, with the address, when a public or admin listener cannot be bound: Pingora would
