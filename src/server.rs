@@ -195,7 +195,9 @@ fn image_socket_path(upgrade_sock: &str) -> std::path::PathBuf {
 fn remove_stale_sockets(ours: &std::path::Path) {
     let _ = std::fs::remove_file(ours);
     let Some(dir) = ours.parent() else { return };
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(pid) = name
