@@ -108,7 +108,7 @@ measure() { # URL CONC -> "req/s p99_ms"
 }
 declare -A RPS P99
 for c in $CONCURRENCY; do
-  for run in $(seq "$RUNS"); do
+  for _ in $(seq "$RUNS"); do
     for v in nginx mem disk; do
       case $v in
         nginx) u="http://$HOST:$NGINX_PORT/variant.jpg" ;;
