@@ -184,7 +184,9 @@ impl ProxyHttp for Gateway {
                 ctx.site = Some(site.name.clone());
                 return self.answer(session, ctx, EdgeError::NoRoute).await;
             }
-            RouteMatch::Matched { site, route } => (site.clone(), route.clone()),
+            // Borrowed from this request's snapshot of the runtime: no per-request copy of the
+            // route (an image route carries its keys, presets and settings).
+            RouteMatch::Matched { site, route } => (site.clone(), route),
         };
         ctx.site = Some(site.name.clone());
         ctx.route = Some(route.prefix.clone());
@@ -202,7 +204,7 @@ impl ProxyHttp for Gateway {
             RouteKind::Proxy => {}
             RouteKind::Imgproxy(image) => {
                 let settings = &image.settings;
-                return self.image_route(session, ctx, settings, &route).await;
+                return self.image_route(session, ctx, settings, route).await;
             }
         }
         match runtime.backends.get(&site.name) {
