@@ -18,6 +18,17 @@ cache = true
 cache_ttl = "1m"
 "#;
 
+/// A gateway with the image routes above in front of `origin`.
+async fn img_gateway(origin: &Origin) -> Gateway {
+    Gateway::builder()
+        .config(&format!(
+            "{}{IMG_ROUTES}",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await
+}
+
 fn quad_jpeg() -> Vec<u8> {
     testkit::encode(&testkit::quadrant_pixels(120, 80), 120, 80, 3, Format::Jpeg).to_vec()
 }
@@ -46,13 +57,7 @@ async fn get(
 async fn variants_are_cached_and_hits_have_content_length() {
     let origin = Origin::start("o").await;
     origin.put("q.jpg", quad_jpeg());
-    let gw = Gateway::builder()
-        .config(&format!(
-            "{}{IMG_ROUTES}",
-            site("s", &["s.test"], &[origin.addr], "")
-        ))
-        .start()
-        .await;
+    let gw = img_gateway(&origin).await;
     let path = "/img/unsafe/rs:fill:40:40/plain/f/q.jpg@webp";
     let (s1, c1, h1, b1) = get(&gw, path).await;
     assert_eq!((s1, c1.as_deref()), (200, Some("MISS")));
@@ -97,26 +102,10 @@ async fn variants_are_cached_and_hits_have_content_length() {
 async fn many_variants_of_one_source_fetch_it_once() {
     let origin = Origin::start("o").await;
     origin.put("q.jpg", quad_jpeg());
-    let gw = Gateway::builder()
-        .config(&format!(
-            "{}{IMG_ROUTES}",
-            site("s", &["s.test"], &[origin.addr], "")
-        ))
-        .start()
-        .await;
-    let mut tasks = Vec::new();
-    for w in 20..30 {
-        tasks.push(tokio::spawn(
-            gw.request(
-                reqwest::Method::GET,
-                "s.test",
-                &format!("/img/unsafe/w:{w}/plain/f/q.jpg"),
-            )
-            .send(),
-        ));
-    }
-    for t in tasks {
-        assert_eq!(t.await.expect("join").expect("send").status(), 200);
+    let gw = img_gateway(&origin).await;
+    let paths = (20..30).map(|w| format!("/img/unsafe/w:{w}/plain/f/q.jpg"));
+    for r in gw.concurrently("s.test", paths).await {
+        assert_eq!(r.status(), 200);
     }
     assert_eq!(origin.hits(), 1, "ten variants at once, one download");
 }
@@ -125,27 +114,11 @@ async fn many_variants_of_one_source_fetch_it_once() {
 async fn concurrent_misses_are_coalesced() {
     let origin = Origin::start("o").await;
     origin.put("q.jpg", quad_jpeg());
-    let gw = Gateway::builder()
-        .config(&format!(
-            "{}{IMG_ROUTES}",
-            site("s", &["s.test"], &[origin.addr], "")
-        ))
-        .start()
-        .await;
-    let mut tasks = Vec::new();
-    for _ in 0..10 {
-        tasks.push(tokio::spawn(
-            gw.request(
-                reqwest::Method::GET,
-                "s.test",
-                "/img/unsafe/w:60/plain/f/q.jpg@avif",
-            )
-            .send(),
-        ));
-    }
+    let gw = img_gateway(&origin).await;
+    let paths = (0..10).map(|_| "/img/unsafe/w:60/plain/f/q.jpg@avif".to_string());
+    let responses = gw.concurrently("s.test", paths).await;
     let mut bodies = Vec::new();
-    for t in tasks {
-        let r = t.await.expect("join").expect("send");
+    for r in responses {
         assert_eq!(r.status(), 200);
         bodies.push(r.bytes().await.expect("body"));
     }

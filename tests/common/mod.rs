@@ -413,6 +413,23 @@ impl Gateway {
             .expect("request to gateway")
     }
 
+    /// `GET` of every path at once (each on its own task), responses in the order given.
+    pub async fn concurrently(
+        &self,
+        host: &str,
+        paths: impl IntoIterator<Item = String>,
+    ) -> Vec<reqwest::Response> {
+        let tasks: Vec<_> = paths
+            .into_iter()
+            .map(|p| tokio::spawn(self.request(reqwest::Method::GET, host, &p).send()))
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            out.push(t.await.expect("join").expect("request to gateway"));
+        }
+        out
+    }
+
     async fn try_admin(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
         let r = self
             .client
