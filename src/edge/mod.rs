@@ -20,7 +20,7 @@ use pingora::{Error, ErrorType, Result};
 pub use ctx::{CacheTarget, RequestCtx};
 use error::{EdgeError, respond, respond_with};
 
-use crate::config::schema::HashOn;
+use crate::config::schema::{HashOn, LbAlgorithm};
 use crate::config::{Route, RouteKind};
 use crate::imaging::{
     INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
@@ -258,7 +258,9 @@ impl ProxyHttp for Gateway {
             return Error::e_explain(ErrorType::InternalError, "no pool for proxied request");
         };
         let req = session.req_header();
+        // Round robin ignores the key: build it only for the consistent hash.
         let key: Vec<u8> = match pool.settings().hash_on {
+            _ if pool.settings().lb == LbAlgorithm::RoundRobin => Vec::new(),
             HashOn::Path => req.uri.path().as_bytes().to_vec(),
             HashOn::Host => host_of(req).unwrap_or_default().as_bytes().to_vec(),
             HashOn::ClientIp => session
