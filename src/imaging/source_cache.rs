@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use pingora::cache::key::CacheKey;
 use pingora::cache::storage::Storage;
 use pingora::cache::trace::Span;
@@ -86,14 +86,24 @@ impl SourceCache {
         if !meta.is_fresh(SystemTime::now()) {
             return None;
         }
-        let mut body = BytesMut::new();
+        // A memory hit is one chunk: keep that `Bytes` (shared, no copy); join only when the
+        // tier hands out several.
+        let mut chunks: Vec<Bytes> = Vec::new();
         loop {
             match hit.read_body().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(Some(chunk)) => chunks.push(chunk),
                 Ok(None) => break,
                 Err(_) => return None,
             }
         }
+        let body = match chunks.len() {
+            1 => chunks.pop().unwrap_or_default(),
+            _ => {
+                let mut joined = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+                chunks.iter().for_each(|c| joined.extend_from_slice(c));
+                joined.freeze()
+            }
+        };
         let _ = hit.finish(self.storage, key, &span).await;
         let h = |name: &str| {
             meta.headers()
@@ -102,7 +112,7 @@ impl SourceCache {
                 .map(str::to_string)
         };
         Some(Fetched {
-            bytes: body.freeze(),
+            bytes: body,
             etag: h("etag"),
             last_modified: h("last-modified"),
             content_type: h("content-type"),
