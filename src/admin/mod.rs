@@ -1,4 +1,4 @@
-//! The admin listener: `/health`, `/readyz`, `/status`, `/metrics` and `POST /purge`, on its own
+//! The admin listener: `/health`, `/readyz`, `/status`, `/metrics`, `POST /purge` and `GET /sign`, on its own
 //! address so it is never exposed with the public listeners.
 
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use pingora::protocols::http::ServerSession;
 use serde::Serialize;
 
 mod purge;
+mod sign;
 
 use crate::config::{HostPattern, Origin};
 use crate::state::{Backend, Shared};
@@ -170,6 +171,10 @@ impl ServeHttp for Admin {
                     text
                 };
                 reply(status, ct, body.into_bytes())
+            }
+            "/sign" => {
+                let (status, body) = sign::sign(&self.shared, session);
+                reply(status, text, body.into_bytes())
             }
             "/readyz" => {
                 if self.shared.is_ready() {

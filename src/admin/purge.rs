@@ -134,7 +134,8 @@ fn done(what: &str, n: u64) -> (StatusCode, String) {
 }
 
 /// One `application/x-www-form-urlencoded` value of a query string.
-fn form_value(query: &str, name: &str) -> Option<String> {
+/// The decoded value of `name` in a form-encoded query.
+pub(super) fn form_value(query: &str, name: &str) -> Option<String> {
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(k)? == name).then(|| decode(v)).flatten()

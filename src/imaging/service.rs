@@ -244,7 +244,8 @@ impl ServeHttp for ImageService {
 }
 
 /// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the
-/// image service both call this, so they agree on every request). `PREFIX/info/SIGNATURE/…`
+/// image service both call this, so they agree on every request): an imgproxy path, or the query
+/// API (`PREFIX?url=…&w=…&sig=…`). `PREFIX/info/SIGNATURE/…`
 /// asks for the source's facts as JSON instead of an image (signed like any URL); the second
 /// value says so.
 pub fn parse_image_url(
@@ -264,6 +265,11 @@ pub fn parse_image_url(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    let query = req.uri.query();
+    if let Some(q) = query.filter(|_| imgproxy::query::is_query_request(rest, query)) {
+        let hints = RequestHints::from_headers(&req.headers);
+        return imgproxy::parse_query_request(q, &hints, settings, now).map(|r| (r, false));
+    }
     imgproxy::parse_request(
         rest,
         &RequestHints::from_headers(&req.headers),

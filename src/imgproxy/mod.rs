@@ -11,6 +11,7 @@
 //! * [`options`], [`format`](mod@format) — the typed result ([`ProcessingOptions`], [`Format`], …).
 //! * [`source`] — source classification and path normalisation ([`Source`]).
 //! * [`canonical`] — the canonical form used as the cache key.
+//! * [`query`] — the query API (`?url=&w=&h=&f=&q=&t=&sig=`), translated to the same options.
 //! * [`negotiate`](mod@negotiate) — `Accept`/client hints, `Vary`, output-format choice.
 //! * [`error`] — [`UrlError`] with imgproxy's HTTP statuses.
 //!
@@ -22,6 +23,7 @@ pub mod error;
 pub mod format;
 pub mod negotiate;
 pub mod options;
+pub mod query;
 pub mod settings;
 pub mod signature;
 pub mod source;
@@ -123,6 +125,36 @@ pub fn parse_request(
         allow_security: settings.allow_security_options,
     };
     let mut req = parse_after_signature(&rest, hints, settings, now_unix, mode)?;
+    req.signed = signed;
+    Ok(req)
+}
+
+/// Parses a query-API request (`url=…&w=…&sig=…`, without the `?`): the same checks, options
+/// and canonical form as [`parse_request`], after [`query::translate`].
+pub fn parse_query_request(
+    query: &str,
+    hints: &RequestHints<'_>,
+    settings: &RouteSettings,
+    now_unix: i64,
+) -> Result<ImageRequest, UrlError> {
+    let q = query::translate(query)?;
+    // No `sig` at all reads like imgproxy's `unsafe`: accepted only where unsigned URLs are.
+    let signed = signature::verify(
+        settings,
+        q.signature.as_deref().unwrap_or(""),
+        &q.signed_text,
+    )?;
+    let mode = Mode {
+        only_presets: settings.only_presets,
+        allowed: settings.allowed_options.as_deref(),
+        allow_security: settings.allow_security_options,
+    };
+    if mode.only_presets {
+        return Err(UrlError::InvalidPath(
+            "this route accepts presets only: use the path form".into(),
+        ));
+    }
+    let mut req = parse_after_signature(&q.path, hints, settings, now_unix, mode)?;
     req.signed = signed;
     Ok(req)
 }

@@ -12,10 +12,11 @@ use super::settings::{KeyPair, RouteSettings};
 /// Longest signature segment worth decoding: 32 bytes are 43 Base64 chars.
 const MAX_SIGNATURE_CHARS: usize = 64;
 
-/// Raw truncated MAC of `path` (a missing leading `/` is added, as imgproxy v4).
+/// Raw truncated MAC of `path` (a missing leading `/` is added, as imgproxy v4). A query-API
+/// message starts with `?` and is signed as it is.
 fn mac_for(pair: &KeyPair, path: &str, size: usize) -> ([u8; 32], usize) {
     let mut mac = pair.prepared();
-    if !path.starts_with('/') {
+    if !path.starts_with(['/', '?']) {
         mac.update(b"/");
     }
     mac.update(path.as_bytes());
