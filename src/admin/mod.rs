@@ -91,10 +91,14 @@ impl Admin {
                 for (kind, v) in [
                     ("hits", t.hits),
                     ("misses", t.misses),
+                    ("inserts", t.inserts),
+                    ("rejected", t.rejected),
                     ("evictions", t.evictions),
+                    ("evicted_bytes", t.evicted_bytes),
                     ("bytes", t.bytes),
                     ("entries", t.entries),
                     ("corrupt", t.corrupt),
+                    ("errors", t.errors),
                     ("purges", t.purges),
                 ] {
                     tiers
@@ -103,6 +107,10 @@ impl Admin {
                 }
             }
         }
+        self.shared
+            .metrics
+            .imgproxy
+            .refresh(crate::transform::vips_memory());
         self.shared.metrics.render()
     }
 }
