@@ -60,10 +60,12 @@ async fn image_requests_are_counted_like_imgproxy() {
     // Refused at the edge (unknown option), and a source missing at the origin.
     assert_eq!(status(&gw, "/img/unsafe/nope:1/plain/f/a0.png").await, 404);
     assert_eq!(status(&gw, "/img/unsafe/w:10/plain/f/gone.png").await, 404);
+    // The origin fails (503): a download error, and an upstream error of the site and route.
+    assert_eq!(status(&gw, "/img/unsafe/w:10/plain/status/503").await, 502);
     // Proxy routes are not image requests.
     assert_eq!(status(&gw, "/id").await, 200);
 
-    let total = f64::from(N) + 3.0;
+    let total = f64::from(N) + 4.0;
     assert_eq!(gw.metric_settled("requests_total", &[], total).await, total);
     assert_eq!(
         gw.metric("request_duration_seconds_count", &[]).await,
@@ -82,10 +84,27 @@ async fn image_requests_are_counted_like_imgproxy() {
         1.0
     );
     assert_eq!(
-        gw.metric("errors_total", &[("type", "download")]).await,
+        gw.metric("status_codes_total", &[("status", "502")]).await,
         1.0
     );
-    assert_eq!(gw.metric("errors_total", &[]).await, 2.0);
+    assert_eq!(
+        gw.metric("errors_total", &[("type", "download")]).await,
+        2.0
+    );
+    assert_eq!(gw.metric("errors_total", &[]).await, 3.0);
+    assert_eq!(
+        gw.metric(
+            "imgforge_upstream_errors_total",
+            &[("site", "s"), ("route", "/img"), ("kind", "bad_status")]
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(
+        gw.metric("imgforge_upstream_errors_total", &[]).await,
+        1.0,
+        "a missing source (404) is not an origin failure"
+    );
 
     let span = |s: &'static str| {
         let gw = &gw;
@@ -94,13 +113,13 @@ async fn image_requests_are_counted_like_imgproxy() {
                 .await
         }
     };
-    // The failed download is a download too.
-    assert_eq!(span("downloading").await, f64::from(N) + 1.0);
+    // Failed downloads are downloads too.
+    assert_eq!(span("downloading").await, f64::from(N) + 2.0);
     assert_eq!(span("queue").await, f64::from(N));
     assert_eq!(span("processing").await, f64::from(N));
     assert_eq!(
         gw.metric("download_duration_seconds_count", &[]).await,
-        f64::from(N) + 1.0
+        f64::from(N) + 2.0
     );
     assert_eq!(
         gw.metric("processing_duration_seconds_count", &[]).await,

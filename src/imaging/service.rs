@@ -149,12 +149,21 @@ impl ImageService {
         };
         let remote = !matches!(target, Target::Local { .. });
         let source_url = image.source.to_url();
-        // Timed here, inside the closure: a source-cache hit downloads nothing.
-        let metrics = &self.shared.metrics.imgproxy;
+        // Timed and counted here, inside the closure: a source-cache hit downloads nothing, and
+        // requests coalesced on one download count one origin failure.
+        let metrics = &self.shared.metrics;
         let fetch = || async {
             let started = std::time::Instant::now();
             let fetched = self.fetcher.fetch(target, limits, &request_id).await;
-            metrics.downloaded(started.elapsed());
+            metrics.imgproxy.downloaded(started.elapsed());
+            if let Err(e) = &fetched
+                && let Some(kind) = e.upstream_kind()
+            {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&[site_name, prefix, kind])
+                    .inc();
+            }
             fetched
         };
         let fetched = match (&self.sources, cache_policy) {
