@@ -17,12 +17,13 @@ use pingora::services::listening::Service;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::admin::Admin;
+use crate::cache::lock::ObservedLock;
 use crate::config::{Config, TransformSettings};
 use crate::edge::Gateway;
 use crate::imaging::ImageService;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, MetricsSettings};
 use crate::reload::Supervisor;
-use pingora::cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora::cache::lock::CacheKeyLockImpl;
 
 use crate::state::{Cache, Runtime, Shared};
 use crate::transform::{Engine, EngineSettings};
@@ -53,13 +54,18 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         check_listeners(&config)?;
     }
     let runtime = Runtime::build(config.clone()).map_err(StartError::Setup)?;
-    let metrics = Metrics::new().map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    let metrics = Metrics::new(&MetricsSettings {
+        namespace: config.metrics.namespace.clone(),
+        workers: config.transform.workers,
+        queue: config.transform.queue,
+    })
+    .map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
     // libvips starts (and self-tests every output format) before anything listens.
-    let engine = Engine::start(engine_settings(&config.transform))
+    let engine = Engine::start_observed(engine_settings(&config.transform), metrics.job_observer())
         .map_err(|e| StartError::Setup(format!("transform engine: {e}")))?;
     let image_socket = image_socket_path(&config.server.upgrade_sock);
     remove_stale_sockets(&image_socket);
-    let cache = build_cache(&config.cache)?;
+    let cache = build_cache(&config.cache, &metrics)?;
     let generations = crate::edge::generations::Generations::load(
         config
             .cache
@@ -154,13 +160,23 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     Ok(())
 }
 
-fn build_cache(c: &crate::config::CacheSettings) -> Result<Option<Cache>, StartError> {
+fn build_cache(
+    c: &crate::config::CacheSettings,
+    metrics: &Metrics,
+) -> Result<Option<Cache>, StartError> {
     if !c.enabled() {
         return Ok(None);
     }
     let storage = crate::cache::build(&c.into()).map_err(|e| StartError::Setup(e.to_string()))?;
+    let outcomes = metrics.cache_lock_wait_outcomes.clone();
+    let report = Box::new(move |status| {
+        outcomes
+            .with_label_values(&[crate::cache::lock::outcome_label(status)])
+            .inc();
+    });
     // Leaked like the storage: pingora-cache wants `&'static` and both live as long as the process.
-    let lock: &'static CacheKeyLockImpl = Box::leak(CacheLock::new_boxed(c.lock_timeout));
+    let lock: &'static CacheKeyLockImpl =
+        Box::leak(Box::new(ObservedLock::new(c.lock_timeout, report)));
     Ok(Some(Cache { storage, lock }))
 }
 

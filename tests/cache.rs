@@ -128,6 +128,68 @@ async fn concurrent_misses_are_coalesced() {
         1,
         "ten concurrent misses, one source fetch and one transform"
     );
+    // The others waited on the cache lock for the one filling it, and were served what it
+    // stored: every wait ended `done`.
+    let labels = [("site", "s"), ("route", "/img")];
+    let waits = gw.metric("imgforge_cache_lock_waits_total", &labels).await;
+    assert!(waits > 0.0, "no request waited on the cache lock");
+    assert!(waits <= 9.0, "{waits}: the writer never waits");
+    assert_eq!(
+        gw.metric("imgforge_cache_lock_wait_seconds_count", &labels)
+            .await,
+        waits
+    );
+    assert!(
+        gw.metric("imgforge_cache_lock_wait_seconds_sum", &labels)
+            .await
+            > 0.0
+    );
+    assert_eq!(
+        gw.metric(
+            "imgforge_cache_lock_wait_outcomes_total",
+            &[("outcome", "done")]
+        )
+        .await,
+        waits
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_holding_the_lock_too_long_times_its_readers_out() {
+    let origin = Origin::start("o").await;
+    let routes = "[[site.route]]\nprefix = \"/\"\ncache = true\ncache_ttl = \"1m\"\n";
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}{routes}[cache]\nlock_timeout = \"300ms\"\n",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    // The first request fills for 1.5 s; the readers stop waiting after 300 ms and compete
+    // again (pingora's age timeout), so coalescing fails and the origin sees them.
+    let paths = (0..3).map(|_| "/slow/1500".to_string());
+    for r in gw.concurrently("s.test", paths).await {
+        assert_eq!(r.status(), 200);
+    }
+    let timeouts = gw
+        .metric(
+            "imgforge_cache_lock_wait_outcomes_total",
+            &[("outcome", "age_timeout")],
+        )
+        .await;
+    assert!(timeouts >= 1.0, "{timeouts}");
+    assert!(
+        origin.hits() > 1,
+        "the timed-out readers went to the origin"
+    );
+    assert!(
+        gw.metric(
+            "imgforge_cache_lock_waits_total",
+            &[("site", "s"), ("route", "/")]
+        )
+        .await
+            >= 1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,6 +201,14 @@ fn bad_configs_are_refused_with_precise_messages() {
         ),
         ("[server\nthreads = 2\n".into(), vec!["bad.toml:1:"]),
         (
+            format!("[metrics]\nnamespace = \"imgforge\"\n{SITE}"),
+            vec!["bad.toml:", "metrics.namespace", "collide"],
+        ),
+        (
+            format!("[metrics]\nnamespace = \"img-proxy\"\n{SITE}"),
+            vec!["bad.toml:", "metrics.namespace", "invalid namespace"],
+        ),
+        (
             "[server]\n".into(),
             vec!["bad.toml:", "no [[site]] configured"],
         ),

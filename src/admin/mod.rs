@@ -92,10 +92,14 @@ impl Admin {
                 for (kind, v) in [
                     ("hits", t.hits),
                     ("misses", t.misses),
+                    ("inserts", t.inserts),
+                    ("rejected", t.rejected),
                     ("evictions", t.evictions),
+                    ("evicted_bytes", t.evicted_bytes),
                     ("bytes", t.bytes),
                     ("entries", t.entries),
                     ("corrupt", t.corrupt),
+                    ("errors", t.errors),
                     ("purges", t.purges),
                 ] {
                     tiers
@@ -104,6 +108,10 @@ impl Admin {
                 }
             }
         }
+        self.shared
+            .metrics
+            .imgproxy
+            .refresh(crate::transform::vips_memory());
         self.shared.metrics.render()
     }
 }

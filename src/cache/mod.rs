@@ -35,10 +35,12 @@
 //! - Metrics: [`TieredStorage::stats`].
 //!
 //! Layout: [`memory`] (memory tier), [`disk`] (disk tier: format in [`disk::entry`]), `tiered`
-//! (the `Storage` implementation), [`stats`] (counters). Details in `docs/caching.md`.
+//! (the `Storage` implementation), [`stats`] (counters), [`lock`] (pingora's cache lock, with
+//! each wait's end reported for metrics). Details in `docs/caching.md`.
 
 pub mod disk;
 mod epoch;
+pub mod lock;
 pub mod memory;
 pub mod stats;
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `IMGFORGE_<SECTION>_<KEY>` environment overrides for the scalars of `[server]`, `[log]`,
-//! `[transform]` and `[cache]`. Applied to the schema before validation, so an overridden value is
+//! `[transform]`, `[cache]` and `[metrics]`. Applied to the schema before validation, so an overridden value is
 //! validated like a written one; a value that does not parse names its variable.
 
 use toml::Spanned;
@@ -31,6 +31,7 @@ pub const VARIABLES: &[&str] = &[
     "IMGFORGE_CACHE_DISK_SIZE",
     "IMGFORGE_CACHE_STATUS_HEADER",
     "IMGFORGE_CACHE_LOCK_TIMEOUT",
+    "IMGFORGE_METRICS_NAMESPACE",
 ];
 
 /// Applies the overrides found by `lookup` (normally `std::env::var`).
@@ -103,6 +104,7 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
         "IMGFORGE_CACHE_DISK_SIZE" => c.disk_size = ByteSize::parse(v)?,
         "IMGFORGE_CACHE_STATUS_HEADER" => c.status_header = boolean(v)?,
         "IMGFORGE_CACHE_LOCK_TIMEOUT" => c.lock_timeout = HumanDuration::parse(v)?,
+        "IMGFORGE_METRICS_NAMESPACE" => cfg.metrics.namespace = v.to_string(),
         _ => {}
     }
     Ok(())
@@ -143,9 +145,11 @@ mod tests {
                 ("IMGFORGE_SERVER_LISTEN", "127.0.0.1:1,127.0.0.1:2"),
                 ("IMGFORGE_CACHE_MEMORY_SIZE", "1MiB"),
                 ("IMGFORGE_LOG_FORMAT", "pretty"),
+                ("IMGFORGE_METRICS_NAMESPACE", "imgproxy"),
             ]),
         )
         .expect("valid overrides");
+        assert_eq!(cfg.metrics.namespace, "imgproxy");
         assert_eq!(cfg.server.threads, 3);
         assert_eq!(cfg.server.listen.len(), 2);
         assert_eq!(cfg.cache.memory_size, ByteSize(1 << 20));

@@ -23,6 +23,7 @@ pub struct Config {
     pub log: LogSettings,
     pub transform: TransformSettings,
     pub cache: CacheSettings,
+    pub metrics: MetricsSettings,
     pub sites: Vec<Site>,
 }
 
@@ -83,6 +84,13 @@ pub struct CacheSettings {
     pub disk_size: u64,
     pub status_header: bool,
     pub lock_timeout: Duration,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSettings {
+    /// Prefix of the imgproxy-compatible families (valid, possibly empty).
+    pub namespace: String,
 }
 
 impl CacheSettings {
@@ -282,6 +290,12 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
         status_header: file.cache.status_header,
         lock_timeout: file.cache.lock_timeout.0,
     };
+    if let Err(m) = crate::metrics::check_namespace(&file.metrics.namespace) {
+        errs.push(loc.whole("metrics.namespace", m));
+    }
+    let metrics = MetricsSettings {
+        namespace: file.metrics.namespace.clone(),
+    };
 
     let mut sites = Vec::new();
     let mut names = HashSet::new();
@@ -358,6 +372,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
             log,
             transform,
             cache,
+            metrics,
             sites,
         })
     } else {

@@ -24,6 +24,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub cache: CacheSection,
     #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
     pub site: Vec<Spanned<SiteSection>>,
 }
 
@@ -200,6 +202,16 @@ impl Default for CacheSection {
             lock_timeout: default_lock_timeout(),
         }
     }
+}
+
+/// `[metrics]`: the admin listener's `/metrics`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Prefix of the imgproxy-compatible families, as `IMGPROXY_PROMETHEUS_NAMESPACE`
+    /// (`"imgproxy"` → `imgproxy_requests_total`); empty: no prefix.
+    #[serde(default)]
+    pub namespace: String,
 }
 
 /// `[[site]]`

@@ -4,9 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use prometheus::IntGauge;
-
-use crate::metrics::Metrics;
+use crate::metrics::{ErrorType, GaugeGuard, Metrics};
 use crate::upstream::Pool;
 
 /// What the phases learn about one request.
@@ -21,6 +19,11 @@ pub struct RequestCtx {
     pub upstream: Option<SocketAddr>,
     /// Set on image routes: the route prefix whose image service answers.
     pub image_route: Option<String>,
+    /// Set as soon as the request matched an image route (whatever happens next): counts it
+    /// in imgproxy's `requests_in_progress` until the request ends.
+    pub image_request: Option<GaugeGuard>,
+    /// imgproxy's error type of a failure the edge itself answered on an image route.
+    pub image_error: Option<ErrorType>,
     /// Set when this request may be served from / stored in the cache.
     pub cache: Option<CacheTarget>,
     /// A slot of the per-client concurrency cap, freed when the request ends.
@@ -34,7 +37,7 @@ pub struct RequestCtx {
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
-    _in_flight: InFlight,
+    _in_flight: GaugeGuard,
 }
 
 impl RequestCtx {
@@ -49,6 +52,8 @@ impl RequestCtx {
             tried: Vec::new(),
             upstream: None,
             image_route: None,
+            image_request: None,
+            image_error: None,
             cache: None,
             cache_status: None,
             proxied: false,
@@ -56,7 +61,7 @@ impl RequestCtx {
             client_slot: None,
             status: None,
             error: None,
-            _in_flight: InFlight::new(metrics.in_flight.clone()),
+            _in_flight: GaugeGuard::new(&metrics.in_flight),
         }
     }
 }
@@ -67,20 +72,4 @@ pub struct CacheTarget {
     pub policy: crate::config::CachePolicy,
     /// The key already separates the `Accept`-negotiated variants.
     pub key_covers_accept: bool,
-}
-
-/// Increments the in-flight gauge for its lifetime, so every exit path decrements it.
-struct InFlight(IntGauge);
-
-impl InFlight {
-    fn new(g: IntGauge) -> Self {
-        g.inc();
-        Self(g)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
-    }
 }

@@ -7,6 +7,7 @@ mod ctx;
 pub mod error;
 pub mod forward;
 pub mod generations;
+mod record;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::imaging::{
     INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
 };
 use crate::imgproxy::RouteSettings;
+use crate::metrics::{ErrorType as ImageError, GaugeGuard};
 use crate::protect::{auth, client_ip, ratelimit};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Runtime, Shared};
@@ -51,6 +53,13 @@ impl Gateway {
         ctx.status = Some(err.status());
         if let EdgeError::Url(e) = &err {
             ctx.error = Some(e.to_string());
+        }
+        if ctx.image_request.is_some() {
+            ctx.image_error = match &err {
+                EdgeError::Url(e) => Some(ImageError::of_url(e)),
+                EdgeError::Unauthorized => Some(ImageError::Security),
+                _ => None,
+            };
         }
         respond_with(
             session,
@@ -190,6 +199,11 @@ impl ProxyHttp for Gateway {
         };
         ctx.site = Some(site.name.clone());
         ctx.route = Some(route.prefix.clone());
+        if matches!(route.kind, RouteKind::Imgproxy(_)) {
+            ctx.image_request = Some(GaugeGuard::new(
+                &self.shared.metrics.imgproxy.requests_in_progress,
+            ));
+        }
         if let Some(limited) = self.admit(session, ctx, &runtime, &site.name, &route.prefix) {
             return self.answer(session, ctx, limited).await;
         }
@@ -285,10 +299,11 @@ impl ProxyHttp for Gateway {
         mut e: Box<Error>,
     ) -> Box<Error> {
         if let Some(pool) = &ctx.pool {
+            let route = ctx.route.as_deref().unwrap_or("-");
             self.shared
                 .metrics
                 .upstream_errors
-                .with_label_values(&[pool.site(), EdgeError::upstream_kind(&e)])
+                .with_label_values(&[pool.site(), route, EdgeError::upstream_kind(&e)])
                 .inc();
             let others = pool.settings().servers.len() > ctx.tried.len();
             if others && ctx.tried.len() <= pool.settings().retries {
@@ -423,12 +438,23 @@ impl ProxyHttp for Gateway {
                     ErrorType::ConnectRefused | ErrorType::ConnectTimedout
                 )
             {
+                let route = ctx.route.as_deref().unwrap_or("-");
                 self.shared
                     .metrics
                     .upstream_errors
-                    .with_label_values(&[pool.site(), EdgeError::upstream_kind(e)])
+                    .with_label_values(&[pool.site(), route, EdgeError::upstream_kind(e)])
                     .inc();
             }
+        }
+        // On image routes the upstream is the image service: a failure of that hop is
+        // imgproxy's `timeout` or `IO` (the service's own errors arrive as statuses).
+        if ctx.image_route.is_some()
+            && let Some(err) = &err
+        {
+            ctx.image_error = Some(match err {
+                EdgeError::UpstreamTimeout => ImageError::Timeout,
+                _ => ImageError::Io,
+            });
         }
         let code = match &err {
             Some(err) => {
@@ -465,25 +491,22 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .or(ctx.status)
             .unwrap_or(0);
-        let site = ctx.site.as_deref().unwrap_or("-");
-        let route = ctx.route.as_deref().unwrap_or("-");
         let elapsed = ctx.started.elapsed();
-        let m = &self.shared.metrics;
-        m.requests
-            .with_label_values(&[site, route, &status.to_string()])
-            .inc();
-        m.duration
-            .with_label_values(&[site, route])
-            .observe(elapsed.as_secs_f64());
-        if let Some(c) = ctx.cache_status {
-            m.cache_requests.with_label_values(&[site, route, c]).inc();
-        }
+        record::record(
+            &self.shared.metrics,
+            ctx,
+            &record::Finished {
+                status,
+                elapsed,
+                lock_wait: session.cache.lock_duration(),
+            },
+        );
         if self.shared.runtime.load().config.log.access_log {
             let req = session.req_header();
             telemetry::access(&AccessRecord {
                 request_id: &ctx.request_id,
-                site,
-                route,
+                site: ctx.site.as_deref().unwrap_or("-"),
+                route: ctx.route.as_deref().unwrap_or("-"),
                 method: req.method.as_str(),
                 path: req.uri.path(),
                 status,

@@ -7,6 +7,7 @@ use super::headers::content_disposition;
 use super::service::{Answer, common_headers};
 use crate::config::ImageRoute;
 use crate::imgproxy::{Format, ImageRequest};
+use crate::metrics::ErrorType;
 use crate::source::Fetched;
 use crate::transform::{Engine, Job, Quality, TransformError, sniff};
 
@@ -118,7 +119,7 @@ fn passthrough(
 }
 
 fn transform_error(e: &TransformError) -> Answer {
-    let mut a = Answer::error(e.status(), e.message());
+    let mut a = Answer::error(e.status(), e.message()).failed(ErrorType::of_transform(e));
     if matches!(e, TransformError::Overloaded) {
         a.headers.push(("retry-after", "1".into()));
     }

@@ -14,6 +14,7 @@ use super::render::render;
 use super::source_cache::SourceCache;
 use crate::config::RouteKind;
 use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
+use crate::metrics::ErrorType;
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
 use crate::transform::Engine;
@@ -37,6 +38,8 @@ pub(super) struct Answer {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Bytes,
+    /// imgproxy's error type when this answers a failure (counted in `errors_total`).
+    pub error: Option<ErrorType>,
 }
 
 impl Answer {
@@ -46,6 +49,7 @@ impl Answer {
             status: 200,
             headers: vec![("content-type", content_type), ("etag", etag)],
             body,
+            error: None,
         }
     }
 
@@ -60,7 +64,14 @@ impl Answer {
                 ("cache-control", "no-store".into()),
             ],
             body: Bytes::from(m),
+            error: None,
         }
+    }
+
+    /// Marks the answer as a failure of imgproxy's type `t`.
+    pub fn failed(mut self, t: ErrorType) -> Self {
+        self.error = Some(t);
+        self
     }
 }
 
@@ -98,7 +109,9 @@ impl ImageService {
         let settings = &route.settings;
         let (image, info) = match parse_image_url(req, prefix, settings) {
             Ok(i) => i,
-            Err(e) => return Answer::error(e.status(), e.to_string()),
+            Err(e) => {
+                return Answer::error(e.status(), e.to_string()).failed(ErrorType::of_url(&e));
+            }
         };
         let limits = Limits {
             max_bytes: image
@@ -136,7 +149,23 @@ impl ImageService {
         };
         let remote = !matches!(target, Target::Local { .. });
         let source_url = image.source.to_url();
-        let fetch = || self.fetcher.fetch(target, limits, &request_id);
+        // Timed and counted here, inside the closure: a source-cache hit downloads nothing, and
+        // requests coalesced on one download count one origin failure.
+        let metrics = &self.shared.metrics;
+        let fetch = || async {
+            let started = std::time::Instant::now();
+            let fetched = self.fetcher.fetch(target, limits, &request_id).await;
+            metrics.imgproxy.downloaded(started.elapsed());
+            if let Err(e) = &fetched
+                && let Some(kind) = e.upstream_kind()
+            {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&[site_name, prefix, kind])
+                    .inc();
+            }
+            fetched
+        };
         let fetched = match (&self.sources, cache_policy) {
             (Some(sources), Some(policy)) if remote => sources
                 .get_or_fetch(site_name, &source_url, policy, fetch)
@@ -176,6 +205,7 @@ impl ImageService {
                 status: 304,
                 headers: vec![("etag", etag)],
                 body: Bytes::new(),
+                error: None,
             };
             common_headers(&mut a, &image, &fetched);
             return a;
@@ -194,7 +224,7 @@ fn not_modified_since(since: Option<&str>, last_modified: Option<&str>) -> bool 
 }
 
 fn fetch_error(e: &FetchError) -> Answer {
-    Answer::error(e.status(), e.message())
+    Answer::error(e.status(), e.message()).failed(ErrorType::of_fetch(e))
 }
 
 /// Headers every successful answer carries.
@@ -226,6 +256,9 @@ fn cache_control(image: &ImageRequest) -> String {
 impl ServeHttp for ImageService {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let answer = self.handle(session).await;
+        if let Some(t) = answer.error {
+            self.shared.metrics.imgproxy.error(t);
+        }
         let mut resp = Response::new(answer.body.to_vec());
         *resp.status_mut() =
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -103,4 +103,42 @@ impl FetchError {
             e => format!("source: {e}"),
         }
     }
+
+    /// The `kind` label of `imgforge_upstream_errors_total` when the origin failed (could not
+    /// be reached, was too slow, answered 5xx, redirected in circles); `None` when the request
+    /// or the source was at fault (missing, too large, refused, bad URL, local file).
+    pub fn upstream_kind(&self) -> Option<&'static str> {
+        match self {
+            FetchError::Timeout => Some("timeout"),
+            FetchError::Unreachable(_) => Some("unreachable"),
+            FetchError::OriginStatus(s) if *s >= 500 => Some("bad_status"),
+            FetchError::TooManyRedirects => Some("redirects"),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_origin_failures_are_upstream_errors() {
+        let cases = [
+            (FetchError::Timeout, Some("timeout")),
+            (
+                FetchError::Unreachable("refused".into()),
+                Some("unreachable"),
+            ),
+            (FetchError::OriginStatus(503), Some("bad_status")),
+            (FetchError::TooManyRedirects, Some("redirects")),
+            (FetchError::OriginStatus(404), None),
+            (FetchError::NotFound, None),
+            (FetchError::TooLarge { limit: 1 }, None),
+            (FetchError::BadUrl("x".into()), None),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.upstream_kind(), want, "{e}");
+        }
+    }
 }

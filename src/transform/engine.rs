@@ -6,6 +6,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use super::observe::{JobObserver, QueueTicket};
 use super::pool::{Full, Pool, PoolStats};
 use super::{
     EngineError, EngineSettings, Format, ImageInfo, Job, Output, Probe, ProcessingOptions,
@@ -23,6 +24,7 @@ pub struct Engine {
 struct Inner {
     pool: Pool,
     settings: EngineSettings,
+    observer: Option<Arc<dyn JobObserver>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -44,6 +46,22 @@ impl Engine {
     /// one cannot be produced (e.g. AVIF without libvips's HEIF module), so
     /// a broken runtime image fails at boot instead of per request.
     pub fn start(settings: EngineSettings) -> Result<Engine, EngineError> {
+        Self::start_with(settings, None)
+    }
+
+    /// [`Engine::start`], reporting every job's queue wait and run time to `observer`
+    /// (metrics).
+    pub fn start_observed(
+        settings: EngineSettings,
+        observer: Arc<dyn JobObserver>,
+    ) -> Result<Engine, EngineError> {
+        Self::start_with(settings, Some(observer))
+    }
+
+    fn start_with(
+        settings: EngineSettings,
+        observer: Option<Arc<dyn JobObserver>>,
+    ) -> Result<Engine, EngineError> {
         if settings.workers == 0 {
             return Err(EngineError::Settings("workers must be at least 1".into()));
         }
@@ -68,7 +86,11 @@ impl Engine {
         )
         .map_err(|e| EngineError::Spawn(e.to_string()))?;
         Ok(Engine {
-            inner: Arc::new(Inner { pool, settings }),
+            inner: Arc::new(Inner {
+                pool,
+                settings,
+                observer,
+            }),
         })
     }
 
@@ -121,11 +143,16 @@ impl Engine {
     ) -> Result<T, TransformError> {
         let deadline = Instant::now() + self.inner.settings.timeout;
         let (tx, rx) = oneshot::channel();
+        // Moved into the task: reports the queue wait when a worker takes the job, or at once
+        // when the pool refuses it (the task is dropped unrun).
+        let ticket = self.inner.observer.clone().map(QueueTicket::new);
         self.inner
             .pool
             .submit(Box::new(move || {
                 // The caller gave up (timeout, client gone): skip the work.
-                if tx.is_closed() || Instant::now() >= deadline {
+                let skip = tx.is_closed() || Instant::now() >= deadline;
+                let _running = ticket.and_then(|t| t.leave(!skip));
+                if skip {
                     return;
                 }
                 let _ = tx.send(f(deadline));

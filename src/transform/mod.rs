@@ -9,6 +9,8 @@
 //! * `vips` — the thin libvips binding (`glue.c` + a safe `Image`).
 //! * `pipeline`, `frames`, `watermark` — execute a plan with libvips.
 //! * `pool` — worker threads and the bounded queue.
+//! * `observe` — job events for metrics ([`JobObserver`]) and libvips's
+//!   memory figures ([`vips_memory`]).
 //! * [`engine`](Engine) — start-up (libvips init, loader allow-list,
 //!   self-test) and the async API.
 //!
@@ -33,6 +35,7 @@ mod engine;
 mod error;
 mod frames;
 mod geometry;
+mod observe;
 mod pipeline;
 mod plan;
 mod pool;
@@ -56,6 +59,7 @@ use bytes::Bytes;
 pub use crate::imgproxy::{Format, ProcessingOptions};
 pub use engine::Engine;
 pub use error::{EngineError, TransformError};
+pub use observe::{JobObserver, VipsMemory, vips_memory};
 pub use pool::PoolStats;
 pub use sniff::{decodable, sniff};
 

@@ -461,6 +461,30 @@ impl Gateway {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+
+    /// [`Gateway::metric`] once it equals `want`, or its last value after 3 s: a request is
+    /// counted in the logging phase, which may end just after the client has its response.
+    pub async fn metric_settled(&self, name: &str, labels: &[(&str, &str)], want: f64) -> f64 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let v = self.metric(name, labels).await;
+            if v == want || Instant::now() > deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Names of every sample in `/metrics` (histogram series keep their `_bucket`, `_sum`,
+    /// `_count` suffix).
+    pub async fn metric_names(&self) -> std::collections::BTreeSet<String> {
+        let (_, text) = self.admin("/metrics").await;
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 impl Drop for Gateway {

@@ -142,3 +142,100 @@ async fn timeout_counts_queue_time() {
         .await
         .expect("runs again");
 }
+
+/// Counts what the engine reports.
+#[derive(Default)]
+struct Counts {
+    queued: std::sync::atomic::AtomicUsize,
+    dequeued: std::sync::atomic::AtomicUsize,
+    started: std::sync::atomic::AtomicUsize,
+    finished: std::sync::atomic::AtomicUsize,
+    waited: std::sync::Mutex<Vec<Duration>>,
+}
+
+impl crate::transform::JobObserver for Counts {
+    fn queued(&self) {
+        self.queued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn dequeued(&self, waited: Duration) {
+        self.dequeued
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.waited.lock().expect("lock").push(waited);
+    }
+    fn started(&self) {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn finished(&self, _ran: Duration) {
+        self.finished
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Counts {
+    fn get(&self) -> [usize; 4] {
+        use std::sync::atomic::Ordering::SeqCst;
+        [
+            self.queued.load(SeqCst),
+            self.dequeued.load(SeqCst),
+            self.started.load(SeqCst),
+            self.finished.load(SeqCst),
+        ]
+    }
+}
+
+#[tokio::test]
+async fn observer_sees_queue_wait_and_runs() {
+    let counts = std::sync::Arc::new(Counts::default());
+    let e = Engine::start_observed(
+        EngineSettings {
+            workers: 1,
+            queue: 1,
+            ..settings()
+        },
+        counts.clone(),
+    )
+    .expect("engine starts");
+    let release = hold(&e);
+    wait_for(&e, |s| s.busy == 1).await;
+    let queued = tokio::spawn({
+        let e = e.clone();
+        async move {
+            e.transform(Job::new(quadrant_png(8, 8), ProcessingOptions::default()))
+                .await
+        }
+    });
+    wait_for(&e, |s| s.queued == 1).await;
+    // Refused at once: counted as a (zero) queue wait, never started.
+    let refused = e
+        .transform(Job::new(quadrant_png(8, 8), ProcessingOptions::default()))
+        .await;
+    assert_eq!(refused.expect_err("full"), TransformError::Overloaded);
+    assert_eq!(
+        counts.get(),
+        [3, 2, 1, 0],
+        "held job runs, one waits, one refused"
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    release.send(()).expect("release");
+    queued.await.expect("join").expect("queued job runs");
+    wait_for(&e, |s| s.busy == 0).await;
+    assert_eq!(counts.get(), [3, 3, 2, 2]);
+    let waited = counts.waited.lock().expect("lock").clone();
+    assert!(
+        waited[2] >= Duration::from_millis(50),
+        "the queued job's wait covers the held job: {waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn vips_tracks_the_memory_of_a_transform() {
+    let e = engine(1, 4, Duration::from_secs(10));
+    e.transform(Job::new(quadrant_png(256, 256), ProcessingOptions::default()).format(Format::Png))
+        .await
+        .expect("transform");
+    let m = crate::transform::vips_memory();
+    assert!(m.max_bytes > 0, "{m:?}");
+    assert!(m.max_bytes >= m.bytes, "{m:?}");
+}

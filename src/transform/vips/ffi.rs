@@ -33,6 +33,9 @@ unsafe extern "C" {
     pub(crate) fn ifg_free(p: *mut c_void);
     pub(crate) fn ifg_unref(image: *mut VipsImage);
     pub(crate) fn ifg_thread_shutdown();
+    pub(crate) fn ifg_tracked_mem() -> usize;
+    pub(crate) fn ifg_tracked_mem_highwater() -> usize;
+    pub(crate) fn ifg_tracked_allocs() -> c_int;
 
     pub(crate) fn ifg_load(
         buf: *const c_void,

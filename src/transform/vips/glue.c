@@ -90,6 +90,27 @@ ifg_thread_shutdown(void)
   vips_thread_shutdown();
 }
 
+/* libvips's own accounting of the pixel buffers it allocates (every thread):
+ * bytes held now, the most ever held, and live allocations. Read at metrics
+ * scrape time; each takes libvips's tracking mutex briefly. */
+size_t
+ifg_tracked_mem(void)
+{
+  return vips_tracked_get_mem();
+}
+
+size_t
+ifg_tracked_mem_highwater(void)
+{
+  return vips_tracked_get_mem_highwater();
+}
+
+int
+ifg_tracked_allocs(void)
+{
+  return vips_tracked_get_allocs();
+}
+
 int
 ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
     int pages, int sequential, ifg_release_fn release, void *user, VipsImage **out)

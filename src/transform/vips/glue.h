@@ -43,6 +43,11 @@ void ifg_free(void *p);
 void ifg_unref(VipsImage *image);
 void ifg_thread_shutdown(void);
 
+/* Memory libvips tracks (vips_tracked_get_mem and friends). */
+size_t ifg_tracked_mem(void);
+size_t ifg_tracked_mem_highwater(void);
+int ifg_tracked_allocs(void);
+
 /* Loading. On success the image owns `user` and calls `release` when it is
  * finally closed; on failure ownership stays with the caller. */
 int ifg_load(const void *buf, size_t len, int format, int shrink, double scale,

@@ -75,6 +75,20 @@ pub(crate) fn thread_shutdown() {
     unsafe { ffi::ifg_thread_shutdown() }
 }
 
+/// libvips's memory accounting (see [`crate::transform::VipsMemory`]).
+pub(crate) fn tracked_memory() -> (u64, u64, u64) {
+    // SAFETY: plain reads under libvips's own mutex; valid before and after
+    // `init` (libvips sets its tracking up on first use).
+    let (mem, high, allocs) = unsafe {
+        (
+            ffi::ifg_tracked_mem(),
+            ffi::ifg_tracked_mem_highwater(),
+            ffi::ifg_tracked_allocs(),
+        )
+    };
+    (mem as u64, high as u64, u64::try_from(allocs).unwrap_or(0))
+}
+
 /// Forgets messages left in libvips's error buffer (decoders also log
 /// warnings there on success), so that the next failure reports only itself.
 pub(crate) fn clear_errors() {
