@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::admin::Admin;
 use crate::config::{Config, TransformSettings};
-use crate::edge::Gateway;
+use crate::edge::{Gateway, Scoped};
 use crate::imaging::ImageService;
 use crate::metrics::Metrics;
 use crate::reload::Supervisor;
@@ -82,10 +82,13 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(shared.clone()),
-        "imgforge edge",
+    // Built like `http_proxy_service_with_name`, with each request kept inside its span.
+    let mut proxy = Service::new(
+        "imgforge edge".to_string(),
+        Scoped::new(pingora::proxy::http_proxy(
+            &server.configuration,
+            Gateway::new(shared.clone()),
+        )),
     );
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());

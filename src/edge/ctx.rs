@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus::IntGauge;
+use tracing::Span;
 
 use crate::metrics::Metrics;
 use crate::upstream::Pool;
@@ -34,6 +35,10 @@ pub struct RequestCtx {
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// The request's span (see `edge::scope`): its id on every log line, the root of its trace.
+    pub span: Span,
+    /// The exchange with the current upstream, closed when its response ends.
+    pub upstream_span: Span,
     _in_flight: InFlight,
 }
 
@@ -56,6 +61,8 @@ impl RequestCtx {
             client_slot: None,
             status: None,
             error: None,
+            span: crate::telemetry::spans::request(),
+            upstream_span: Span::none(),
             _in_flight: InFlight::new(metrics.in_flight.clone()),
         }
     }

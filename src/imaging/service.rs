@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use tracing::Instrument;
 
 use super::headers::{encode_path, if_none_match, variant_etag};
 use super::render::render;
@@ -16,6 +17,7 @@ use crate::config::RouteKind;
 use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
+use crate::telemetry::{self, spans};
 use crate::transform::Engine;
 
 /// Header naming the site an image request belongs to (set by the edge, never by clients).
@@ -136,7 +138,11 @@ impl ImageService {
         };
         let remote = !matches!(target, Target::Local { .. });
         let source_url = image.source.to_url();
-        let fetch = || self.fetcher.fetch(target, limits, &request_id);
+        let fetch = || {
+            self.fetcher
+                .fetch(target, limits, &request_id)
+                .instrument(spans::download(&source_url))
+        };
         let fetched = match (&self.sources, cache_policy) {
             (Some(sources), Some(policy)) if remote => sources
                 .get_or_fetch(site_name, &source_url, policy, fetch)
@@ -225,7 +231,9 @@ fn cache_control(image: &ImageRequest) -> String {
 #[async_trait]
 impl ServeHttp for ImageService {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let answer = self.handle(session).await;
+        let span = request_span(session.req_header());
+        let answer = self.handle(session).instrument(span.clone()).await;
+        spans::record_status(&span, answer.status);
         let mut resp = Response::new(answer.body.to_vec());
         *resp.status_mut() =
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -241,6 +249,18 @@ impl ServeHttp for ImageService {
         }
         resp
     }
+}
+
+/// The span of one image request, named by the edge's headers and continuing its trace.
+fn request_span(req: &pingora::http::RequestHeader) -> tracing::Span {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let span = spans::image(
+        header("x-request-id").unwrap_or("-"),
+        header(INTERNAL_SITE).unwrap_or("-"),
+        header(INTERNAL_ROUTE).unwrap_or("-"),
+    );
+    telemetry::continue_trace(&span, header("traceparent"));
+    span
 }
 
 /// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the

@@ -121,14 +121,20 @@ impl Engine {
     ) -> Result<T, TransformError> {
         let deadline = Instant::now() + self.inner.settings.timeout;
         let (tx, rx) = oneshot::channel();
+        // `queue` ends when a worker takes the job; `processing` runs on the worker, under the
+        // caller's span (the thread does not inherit it).
+        let queue = crate::telemetry::spans::queue();
+        let caller = tracing::Span::current();
         self.inner
             .pool
             .submit(Box::new(move || {
+                drop(queue);
                 // The caller gave up (timeout, client gone): skip the work.
                 if tx.is_closed() || Instant::now() >= deadline {
                     return;
                 }
-                let _ = tx.send(f(deadline));
+                let result = crate::telemetry::spans::processing(&caller).in_scope(|| f(deadline));
+                let _ = tx.send(result);
             }))
             .map_err(|Full| TransformError::Overloaded)?;
         match tokio::time::timeout_at(deadline.into(), rx).await {

@@ -1,0 +1,234 @@
+//! Logs and traces: the `tracing` subscriber (JSON or pretty lines on stdout), the access line
+//! and the spans of a request.
+//!
+//! - [`spans`]: every span a request opens (names, levels, fields).
+//! - [`json`]: the JSON line format: flat, with the request's `request_id`, `site` and `route`
+//!   on every line emitted inside the request.
+//! - [`request`]: keeps those fields of the request spans for the log lines.
+
+pub mod json;
+pub mod request;
+pub mod spans;
+
+use tracing::Span;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry};
+
+use crate::config::LogSettings;
+use crate::config::schema::LogFormat;
+
+/// A layer of the global subscriber.
+type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber. Safe to call more than once (later calls are ignored).
+pub fn init(log: &LogSettings) {
+    let filter = EnvFilter::try_from_env("IMGFORGE_LOG")
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let layers: Vec<Boxed> = vec![lines(log.format, filter, std::io::stdout)];
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+}
+
+/// The log lines, written to `writer`, with the request's fields.
+fn lines<W>(format: LogFormat, filter: EnvFilter, writer: W) -> Boxed
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let lines: Boxed = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .event_format(json::JsonLines)
+            .fmt_fields(json::NoSpanFields)
+            .with_writer(writer)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .compact()
+            .with_writer(writer)
+            .boxed(),
+    };
+    request::RequestFieldsLayer
+        .and_then(lines)
+        .with_filter(filter)
+        .boxed()
+}
+
+/// The W3C `traceparent` value that makes a request continue `span`'s trace; `None` while
+/// spans are not exported.
+pub fn traceparent(span: &Span) -> Option<String> {
+    let _ = span;
+    None
+}
+
+/// Makes `span` (not yet entered) a child of the remote span named by a `traceparent` value;
+/// a no-op while spans are not exported.
+pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
+    let _ = (span, traceparent);
+}
+
+/// One finished request, as the access log records it.
+#[derive(Debug, Default)]
+pub struct AccessRecord<'a> {
+    pub request_id: &'a str,
+    pub site: &'a str,
+    pub route: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    pub status: u16,
+    pub bytes: usize,
+    pub duration_ms: f64,
+    pub upstream: Option<String>,
+    pub cache: Option<&'a str>,
+    pub client: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Writes the access line (target `access`, so it can be filtered separately).
+pub fn access(r: &AccessRecord<'_>) {
+    tracing::info!(
+        target: "access",
+        request_id = r.request_id,
+        site = r.site,
+        route = r.route,
+        method = r.method,
+        path = r.path,
+        status = r.status,
+        bytes = r.bytes,
+        duration_ms = r.duration_ms,
+        upstream = r.upstream.as_deref().unwrap_or("-"),
+        cache = r.cache.unwrap_or("-"),
+        client = r.client.as_deref().unwrap_or("-"),
+        error = r.error.as_deref().unwrap_or(""),
+        "request"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::Value;
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::ErrorKind::Other)?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Runs `f` under the JSON lines at `level`; returns the raw lines.
+    fn json_lines(level: &str, f: impl FnOnce()) -> Vec<String> {
+        let buf = Buffer::default();
+        let out = buf.clone();
+        let layer = lines(LogFormat::Json, EnvFilter::new(level), move || out.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(vec![layer]), f);
+        let bytes = buf.0.lock().expect("buffer").clone();
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn parse(line: &str) -> serde_json::Map<String, Value> {
+        match serde_json::from_str(line) {
+            Ok(Value::Object(m)) => m,
+            other => panic!("not a JSON object: {line} ({other:?})"),
+        }
+    }
+
+    #[test]
+    fn request_fields_on_every_line_inside_the_request() {
+        let lines = json_lines("info", || {
+            let span = spans::request();
+            span.record("request_id", "req-1");
+            span.record("site", "shop");
+            span.in_scope(|| {
+                tracing::info_span!("inner").in_scope(|| {
+                    tracing::warn!(
+                        error = "bad \"bytes\"\n",
+                        n = 3u64,
+                        ok = true,
+                        "transform failed"
+                    );
+                });
+                telemetry_access();
+            });
+            tracing::info!("outside any request");
+        });
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        let first = parse(&lines[0]);
+        let order = [
+            "timestamp",
+            "level",
+            "target",
+            "request_id",
+            "site",
+            "message",
+            "error",
+            "n",
+            "ok",
+        ];
+        assert_eq!(
+            first.len(),
+            order.len(),
+            "flat; route not known yet: {first:?}"
+        );
+        let at = |k: &str| lines[0].find(&format!("\"{k}\":")).expect(k);
+        assert!(
+            order.windows(2).all(|w| at(w[0]) < at(w[1])),
+            "key order: {}",
+            lines[0]
+        );
+        assert_eq!(first["level"], "WARN");
+        assert_eq!(first["request_id"], "req-1");
+        assert_eq!(first["error"], "bad \"bytes\"\n");
+        assert_eq!(first["n"], 3);
+        assert_eq!(first["ok"], true);
+        // The access line names the request itself: no key twice.
+        assert_eq!(
+            lines[1].matches("\"request_id\"").count(),
+            1,
+            "{}",
+            lines[1]
+        );
+        assert_eq!(lines[1].matches("\"site\"").count(), 1, "{}", lines[1]);
+        let access = parse(&lines[1]);
+        assert_eq!(access["target"], "access");
+        assert_eq!(access["request_id"], "req-1");
+        assert!(!parse(&lines[2]).contains_key("request_id"));
+    }
+
+    fn telemetry_access() {
+        access(&AccessRecord {
+            request_id: "req-1",
+            site: "shop",
+            route: "/",
+            status: 200,
+            ..AccessRecord::default()
+        });
+    }
+
+    #[test]
+    fn request_id_survives_a_warn_level() {
+        let lines = json_lines("warn", || {
+            let span = spans::image("req-2", "shop", "/img");
+            span.in_scope(|| tracing::warn!("source fetch failed"));
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = parse(&lines[0]);
+        assert_eq!(line["request_id"], "req-2");
+        assert_eq!(line["route"], "/img");
+    }
+}
