@@ -154,6 +154,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             grace: config.server.grace_period,
         }),
     });
+    crate::telemetry::shutdown();
     Ok(())
 }
 
@@ -333,6 +334,7 @@ fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Durati
                     waited_ms = started.elapsed().as_millis() as u64,
                     "drained: exiting"
                 );
+                crate::telemetry::shutdown();
                 std::process::exit(0);
             }
             if started.elapsed() >= grace {

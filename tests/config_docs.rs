@@ -40,6 +40,7 @@ fn every_schema_key_is_documented() {
         ("[log]", format!("[log]\nbogus = 1\n{SITE}")),
         ("[transform]", format!("[transform]\nbogus = 1\n{SITE}")),
         ("[cache]", format!("[cache]\nbogus = 1\n{SITE}")),
+        ("[tracing]", format!("[tracing]\nbogus = 1\n{SITE}")),
         ("[[site]]", SITE.replace("hosts =", "bogus = 1\nhosts =")),
         ("[site.origin]", format!("{SITE}bogus = 1\n")),
         (

@@ -23,6 +23,7 @@ pub struct Config {
     pub log: LogSettings,
     pub transform: TransformSettings,
     pub cache: CacheSettings,
+    pub tracing: super::TracingSettings,
     pub sites: Vec<Site>,
 }
 
@@ -282,6 +283,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
         status_header: file.cache.status_header,
         lock_timeout: file.cache.lock_timeout.0,
     };
+    let tracing = super::traces::settings(&file.tracing, loc, &mut errs);
 
     let mut sites = Vec::new();
     let mut names = HashSet::new();
@@ -358,6 +360,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
             log,
             transform,
             cache,
+            tracing,
             sites,
         })
     } else {

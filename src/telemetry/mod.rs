@@ -1,12 +1,19 @@
-//! Logs and traces: the `tracing` subscriber (JSON or pretty lines on stdout), the access line
-//! and the spans of a request.
+//! Logs and traces: the `tracing` subscriber (JSON or pretty lines on stdout), the access line,
+//! the spans of a request and, with the `otlp` feature, their export to an OpenTelemetry
+//! collector.
 //!
 //! - [`spans`]: every span a request opens (names, levels, fields).
 //! - [`json`]: the JSON line format: flat, with the request's `request_id`, `site` and `route`
 //!   on every line emitted inside the request.
 //! - [`request`]: keeps those fields of the request spans for the log lines.
+//! - `otlp` (feature `otlp`): the OTLP/HTTP exporter and the `traceparent` hop to the image
+//!   service.
 
 pub mod json;
+#[cfg(feature = "otlp")]
+mod otlp;
+#[cfg(feature = "otlp")]
+mod otlp_client;
 pub mod request;
 pub mod spans;
 
@@ -16,22 +23,33 @@ use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry};
 
-use crate::config::LogSettings;
 use crate::config::schema::LogFormat;
+use crate::config::{LogSettings, TracingSettings};
 
 /// A layer of the global subscriber.
 type Boxed = Box<dyn Layer<Registry> + Send + Sync>;
 
-/// Installs the global subscriber. Safe to call more than once (later calls are ignored).
-pub fn init(log: &LogSettings) {
+/// Installs the global subscriber: log lines, and span export when `[tracing] otlp_endpoint` is
+/// set. Later calls are ignored. Fails only when the exporter cannot be built.
+pub fn init(log: &LogSettings, tracing: &TracingSettings) -> Result<(), String> {
     let filter = EnvFilter::try_from_env("IMGFORGE_LOG")
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let layers: Vec<Boxed> = vec![lines(log.format, filter, std::io::stdout)];
+    let lines = lines(log.format, filter, std::io::stdout);
+    #[cfg(feature = "otlp")]
+    let export = otlp::layer(tracing)?;
+    #[cfg(not(feature = "otlp"))]
+    let export: Option<Boxed> = {
+        let _ = tracing;
+        None
+    };
+    let layers: Vec<Boxed> = std::iter::once(lines).chain(export).collect();
     let _ = tracing_subscriber::registry().with(layers).try_init();
+    Ok(())
 }
 
-/// The log lines, written to `writer`, with the request's fields.
+/// The log lines, written to `writer`, with the request's fields. The filter applies to the
+/// lines only: the export has its own (see `otlp`).
 fn lines<W>(format: LogFormat, filter: EnvFilter, writer: W) -> Boxed
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -53,16 +71,31 @@ where
         .boxed()
 }
 
-/// The W3C `traceparent` value that makes a request continue `span`'s trace; `None` while
-/// spans are not exported.
+/// Exports the spans still buffered and stops the exporter (bounded wait). Call once the
+/// process is about to exit; a no-op without export.
+pub fn shutdown() {
+    #[cfg(feature = "otlp")]
+    otlp::shutdown();
+}
+
+/// The W3C `traceparent` value that makes a request continue `span`'s trace; `None` when
+/// spans are not exported (or `span` is not recorded).
 pub fn traceparent(span: &Span) -> Option<String> {
-    let _ = span;
-    None
+    #[cfg(feature = "otlp")]
+    return otlp::traceparent(span);
+    #[cfg(not(feature = "otlp"))]
+    {
+        let _ = span;
+        None
+    }
 }
 
 /// Makes `span` (not yet entered) a child of the remote span named by a `traceparent` value;
-/// a no-op while spans are not exported.
+/// ignored when absent, malformed, or when spans are not exported.
 pub fn continue_trace(span: &Span, traceparent: Option<&str>) {
+    #[cfg(feature = "otlp")]
+    otlp::continue_trace(span, traceparent);
+    #[cfg(not(feature = "otlp"))]
     let _ = (span, traceparent);
 }
 
