@@ -35,7 +35,8 @@ pub struct RequestCtx {
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
-    /// The request's span (see `edge::scope`): its id on every log line, the root of its trace.
+    /// The request's span (see `edge::scope`), from `request_filter` on: its id on every log
+    /// line, the root of its trace.
     pub span: Span,
     /// The exchange with the current upstream, closed when its response ends.
     pub upstream_span: Span,
@@ -61,7 +62,7 @@ impl RequestCtx {
             client_slot: None,
             status: None,
             error: None,
-            span: crate::telemetry::spans::request(),
+            span: Span::none(),
             upstream_span: Span::none(),
             _in_flight: InFlight::new(metrics.in_flight.clone()),
         }

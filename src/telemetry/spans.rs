@@ -14,17 +14,17 @@
 use tracing::Span;
 use tracing::field::Empty;
 
-/// The edge's span for one request: the root of its trace. Site, route, method and path are
-/// recorded once known (`request_filter`), the status when the response starts.
-pub fn request() -> Span {
+/// The edge's span for one request: the root of its trace. `"-"` for a site or route not
+/// matched; the status is recorded when the request ends.
+pub fn request(request_id: &str, method: &str, path: &str, site: &str, route: &str) -> Span {
     tracing::error_span!(
         parent: None,
         "request",
-        request_id = Empty,
-        site = Empty,
-        route = Empty,
-        http.request.method = Empty,
-        url.path = Empty,
+        request_id,
+        site,
+        route,
+        http.request.method = method,
+        url.path = path,
         http.response.status_code = Empty,
         cache = Empty,
         otel.kind = "server",
