@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up and runs every check CI runs: formatting, clippy, and all tests (unit, integration
-# against the real binary and a real loopback origin, config golden tests).
+# against the real binary and a real loopback origin, config golden tests); then the same
+# clippy and the OTLP export test for a build with `--features otlp` (off by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -8,3 +9,5 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+cargo clippy --locked --all-targets --features otlp -- -D warnings
+cargo test --locked --features otlp --test otlp --test config_errors

@@ -10,7 +10,7 @@
 //! - [`cache`]: cache storage for pingora: bounded memory tier, persistent disk tier.
 //! - [`admin`]: the admin listener: `/health`, `/readyz`, `/status`, `/metrics`.
 //! - [`metrics`]: the Prometheus registry and the gateway's metric families.
-//! - [`telemetry`]: tracing set-up and the access log line.
+//! - [`telemetry`]: log lines (request id on each), the access line, request spans, OTLP export.
 //! - [`static_files`]: a local directory served as a site's origin (safe paths, ranges, validators).
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`source`]: fetching source images (origin pool, local root, absolute URL) with limits.

@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         println!("{}: configuration is valid", cli.config.display());
         return ExitCode::SUCCESS;
     }
-    imgforge::telemetry::init(&config.log);
+    if let Err(e) = imgforge::telemetry::init(&config.log, &config.tracing) {
+        eprintln!("error: {e}");
+        return ExitCode::from(1);
+    }
     match imgforge::server::run(
         config,
         imgforge::server::RunOptions {

@@ -19,7 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::admin::Admin;
 use crate::cache::lock::ObservedLock;
 use crate::config::{Config, TransformSettings};
-use crate::edge::Gateway;
+use crate::edge::{Gateway, Scoped};
 use crate::imaging::ImageService;
 use crate::metrics::{Metrics, MetricsSettings};
 use crate::reload::Supervisor;
@@ -88,10 +88,13 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(shared.clone()),
-        "imgforge edge",
+    // Built like `http_proxy_service_with_name`, with each request kept inside its span.
+    let mut proxy = Service::new(
+        "imgforge edge".to_string(),
+        Scoped::new(pingora::proxy::http_proxy(
+            &server.configuration,
+            Gateway::new(shared.clone()),
+        )),
     );
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());
@@ -157,6 +160,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             grace: config.server.grace_period,
         }),
     });
+    crate::telemetry::shutdown();
     Ok(())
 }
 
@@ -346,6 +350,7 @@ fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Durati
                     waited_ms = started.elapsed().as_millis() as u64,
                     "drained: exiting"
                 );
+                crate::telemetry::shutdown();
                 std::process::exit(0);
             }
             if started.elapsed() >= grace {

@@ -41,6 +41,7 @@ fn every_schema_key_is_documented() {
         ("[transform]", format!("[transform]\nbogus = 1\n{SITE}")),
         ("[cache]", format!("[cache]\nbogus = 1\n{SITE}")),
         ("[metrics]", format!("[metrics]\nbogus = 1\n{SITE}")),
+        ("[tracing]", format!("[tracing]\nbogus = 1\n{SITE}")),
         ("[[site]]", SITE.replace("hosts =", "bogus = 1\nhosts =")),
         ("[site.origin]", format!("{SITE}bogus = 1\n")),
         (

@@ -220,6 +220,10 @@ fn bad_configs_are_refused_with_precise_messages() {
                 "cannot read /nonexistent/token",
             ],
         ),
+        (
+            format!("[tracing]\nsample_ratio = 1.5\n{SITE}"),
+            vec!["bad.toml:", "tracing.sample_ratio", "expected 0.0"],
+        ),
     ];
     let mut failures = Vec::new();
     for (i, (text, want)) in cases.iter().enumerate() {
@@ -245,6 +249,28 @@ fn environment_overrides_are_validated_and_named() {
     assert!(out.contains("expected IP:PORT"), "{out}");
     let (code, _) = check(SITE, &[("IMGFORGE_SERVER_THREADS", "4")]);
     assert_eq!(code, 0);
+}
+
+#[test]
+fn otlp_endpoint_needs_the_otlp_feature() {
+    let text = format!("[tracing]\notlp_endpoint = \"http://127.0.0.1:4318\"\n{SITE}");
+    let (code, out) = check(&text, &[]);
+    if cfg!(feature = "otlp") {
+        assert_eq!(code, 0, "{out}");
+        let bad = format!("[tracing]\notlp_endpoint = \"grpc://127.0.0.1:4317\"\n{SITE}");
+        let (code, out) = check(&bad, &[]);
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("bad.toml:2:") && out.contains("expected http://"),
+            "{out}"
+        );
+    } else {
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("built without the `otlp` feature"), "{out}");
+    }
+    // Empty (e.g. from the environment) means no export, with or without the feature.
+    let (code, out) = check(SITE, &[("IMGFORGE_TRACING_OTLP_ENDPOINT", "")]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

@@ -28,6 +28,7 @@ use pingora::cache::{
     PurgeType, Storage,
 };
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::MetaOp;
 use super::disk::{DiskBody, DiskStorage, DiskWriter, FileHit, internal};
@@ -209,17 +210,14 @@ fn foreign_target(target: &PurgeTarget<'_>) -> bool {
     matches!(target, PurgeTarget::Exact(CacheEntryKey::Identified { .. }))
 }
 
-#[async_trait]
-impl Storage for TieredStorage {
-    async fn lookup(
-        &'static self,
-        key: &CacheKey,
-        _trace: &SpanHandle,
-    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+impl TieredStorage {
+    /// Memory, then disk; records the tier that answered on the current (`cache_lookup`) span.
+    async fn find(&'static self, key: &CacheKey) -> Result<Option<(CacheMeta, HitHandler)>> {
         let hash = key.combined_bin();
         if let Some(mem) = &self.memory
             && let Some(entry) = mem.get(&hash)
         {
+            tracing::Span::current().record("cache.tier", "memory");
             let meta = CacheMeta::deserialize(&entry.meta.0, &entry.meta.1)?;
             let hit = Hit::Bytes(BytesHit::new(entry.body.clone()));
             return Ok(Some((meta, Box::new(hit))));
@@ -258,7 +256,22 @@ impl Storage for TieredStorage {
             }
             DiskBody::File(file) => Hit::File(file),
         };
+        tracing::Span::current().record("cache.tier", "disk");
         Ok(Some((meta, Box::new(hit))))
+    }
+}
+
+#[async_trait]
+impl Storage for TieredStorage {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let span = crate::telemetry::spans::cache_lookup();
+        let found = self.find(key).instrument(span.clone()).await;
+        span.record("cache.hit", matches!(found, Ok(Some(_))));
+        found
     }
 
     async fn get_miss_handler(

@@ -1,6 +1,7 @@
 //! `IMGFORGE_<SECTION>_<KEY>` environment overrides for the scalars of `[server]`, `[log]`,
-//! `[transform]`, `[cache]` and `[metrics]`. Applied to the schema before validation, so an overridden value is
-//! validated like a written one; a value that does not parse names its variable.
+//! `[transform]`, `[cache]`, `[metrics]` and `[tracing]`. Applied to the schema before validation,
+//! so an overridden value is validated like a written one; a value that does not parse names its
+//! variable.
 
 use toml::Spanned;
 
@@ -32,6 +33,9 @@ pub const VARIABLES: &[&str] = &[
     "IMGFORGE_CACHE_STATUS_HEADER",
     "IMGFORGE_CACHE_LOCK_TIMEOUT",
     "IMGFORGE_METRICS_NAMESPACE",
+    "IMGFORGE_TRACING_OTLP_ENDPOINT",
+    "IMGFORGE_TRACING_SERVICE_NAME",
+    "IMGFORGE_TRACING_SAMPLE_RATIO",
 ];
 
 /// Applies the overrides found by `lookup` (normally `std::env::var`).
@@ -105,6 +109,16 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
         "IMGFORGE_CACHE_STATUS_HEADER" => c.status_header = boolean(v)?,
         "IMGFORGE_CACHE_LOCK_TIMEOUT" => c.lock_timeout = HumanDuration::parse(v)?,
         "IMGFORGE_METRICS_NAMESPACE" => cfg.metrics.namespace = v.to_string(),
+        // Empty switches the export off (validation treats an empty endpoint as unset).
+        "IMGFORGE_TRACING_OTLP_ENDPOINT" => {
+            cfg.tracing.otlp_endpoint = Some(Spanned::new(0..0, v.to_string()))
+        }
+        "IMGFORGE_TRACING_SERVICE_NAME" => cfg.tracing.service_name = v.to_string(),
+        "IMGFORGE_TRACING_SAMPLE_RATIO" => {
+            cfg.tracing.sample_ratio = v
+                .parse()
+                .map_err(|_| format!("invalid number {v:?}: expected a ratio, e.g. 0.1"))?
+        }
         _ => {}
     }
     Ok(())
@@ -146,6 +160,8 @@ mod tests {
                 ("IMGFORGE_CACHE_MEMORY_SIZE", "1MiB"),
                 ("IMGFORGE_LOG_FORMAT", "pretty"),
                 ("IMGFORGE_METRICS_NAMESPACE", "imgproxy"),
+                ("IMGFORGE_TRACING_SAMPLE_RATIO", "0.25"),
+                ("IMGFORGE_TRACING_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
             ]),
         )
         .expect("valid overrides");
@@ -154,6 +170,11 @@ mod tests {
         assert_eq!(cfg.server.listen.len(), 2);
         assert_eq!(cfg.cache.memory_size, ByteSize(1 << 20));
         assert_eq!(cfg.log.format, LogFormat::Pretty);
+        assert_eq!(cfg.tracing.sample_ratio, 0.25);
+        assert_eq!(
+            cfg.tracing.otlp_endpoint.map(|e| e.into_inner()).as_deref(),
+            Some("http://127.0.0.1:4318")
+        );
     }
 
     #[test]

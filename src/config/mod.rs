@@ -8,6 +8,7 @@ mod env;
 mod error;
 pub mod model;
 pub mod schema;
+mod traces;
 pub mod units;
 
 use std::path::Path;
@@ -15,6 +16,7 @@ use std::path::Path;
 pub use env::VARIABLES as ENV_VARIABLES;
 pub use error::{ConfigError, Origin as ErrorOrigin};
 pub use model::*;
+pub use traces::{OTLP_BUILT_IN, TracingSettings};
 
 use error::Locator;
 

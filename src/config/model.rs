@@ -24,6 +24,7 @@ pub struct Config {
     pub transform: TransformSettings,
     pub cache: CacheSettings,
     pub metrics: MetricsSettings,
+    pub tracing: super::TracingSettings,
     pub sites: Vec<Site>,
 }
 
@@ -296,6 +297,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
     let metrics = MetricsSettings {
         namespace: file.metrics.namespace.clone(),
     };
+    let tracing = super::traces::settings(&file.tracing, loc, &mut errs);
 
     let mut sites = Vec::new();
     let mut names = HashSet::new();
@@ -373,6 +375,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
             transform,
             cache,
             metrics,
+            tracing,
             sites,
         })
     } else {

@@ -26,6 +26,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub metrics: MetricsSection,
     #[serde(default)]
+    pub tracing: TracingSection,
+    #[serde(default)]
     pub site: Vec<Spanned<SiteSection>>,
 }
 
@@ -212,6 +214,30 @@ pub struct MetricsSection {
     /// (`"imgproxy"` → `imgproxy_requests_total`); empty: no prefix.
     #[serde(default)]
     pub namespace: String,
+}
+
+/// `[tracing]`: OpenTelemetry span export (a binary built with `--features otlp`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingSection {
+    /// Base URL of an OTLP/HTTP receiver (`/v1/traces` is appended); unset: no export.
+    pub otlp_endpoint: Option<Spanned<String>>,
+    /// `service.name` of the exported spans.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// Share of traces exported, 0.0 to 1.0 (decided at the edge, followed by the image service).
+    #[serde(default = "default_sample_ratio")]
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingSection {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: default_service_name(),
+            sample_ratio: default_sample_ratio(),
+        }
+    }
 }
 
 /// `[[site]]`
@@ -407,6 +433,12 @@ fn default_log_format() -> LogFormat {
 }
 fn default_log_level() -> String {
     "info".into()
+}
+fn default_service_name() -> String {
+    "imgforge".into()
+}
+fn default_sample_ratio() -> f64 {
+    1.0
 }
 fn default_queue() -> usize {
     64

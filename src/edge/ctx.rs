@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Span;
+
 use crate::metrics::{ErrorType, GaugeGuard, Metrics};
 use crate::upstream::Pool;
 
@@ -37,6 +39,11 @@ pub struct RequestCtx {
     /// Status answered by the edge itself or seen from the origin.
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// The request's span (see `edge::scope`), from `request_filter` on: its id on every log
+    /// line, the root of its trace.
+    pub span: Span,
+    /// The exchange with the current upstream, closed when its response ends.
+    pub upstream_span: Span,
     _in_flight: GaugeGuard,
 }
 
@@ -61,6 +68,8 @@ impl RequestCtx {
             client_slot: None,
             status: None,
             error: None,
+            span: Span::none(),
+            upstream_span: Span::none(),
             _in_flight: GaugeGuard::new(&metrics.in_flight),
         }
     }

@@ -1,6 +1,7 @@
 //! The public edge: Pingora's `ProxyHttp`, kept thin. Each phase delegates to a room:
 //! routing picks site and route, `upstream` picks the server, `static_files` serves local roots,
-//! [`error`] maps every failure to its status and body.
+//! [`error`] maps every failure to its status and body, [`scope`] keeps each request inside its
+//! span.
 
 pub mod cache;
 mod ctx;
@@ -8,6 +9,7 @@ pub mod error;
 pub mod forward;
 pub mod generations;
 mod record;
+pub mod scope;
 
 use std::sync::Arc;
 
@@ -16,10 +18,12 @@ use pingora::cache::{CacheKey, RespCacheable};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType, Result};
 
 pub use ctx::{CacheTarget, RequestCtx};
 use error::{EdgeError, respond, respond_with};
+pub use scope::Scoped;
 
 use crate::config::schema::{HashOn, LbAlgorithm};
 use crate::config::{Route, RouteKind};
@@ -31,7 +35,7 @@ use crate::metrics::{ErrorType as ImageError, GaugeGuard};
 use crate::protect::{auth, client_ip, ratelimit};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Runtime, Shared};
-use crate::telemetry::{self, AccessRecord};
+use crate::telemetry::{self, AccessRecord, spans};
 
 /// The gateway's proxy logic.
 pub struct Gateway {
@@ -165,6 +169,9 @@ impl Gateway {
     }
 }
 
+/// W3C trace context header (edge → image service).
+const TRACEPARENT: &str = "traceparent";
+
 fn host_of(req: &RequestHeader) -> Option<&str> {
     req.headers
         .get(http::header::HOST)
@@ -185,7 +192,23 @@ impl ProxyHttp for Gateway {
         ctx.request_id = forward::request_id(req.headers.get("x-request-id").map(|v| v.as_bytes()));
         let runtime = self.shared.runtime.load_full();
         let path = req.uri.path().to_string();
-        let (site, route) = match runtime.router.route(host_of(req), &path) {
+        let routed = runtime.router.route(host_of(req), &path);
+        let (site_name, prefix) = match &routed {
+            RouteMatch::UnknownHost => ("-", "-"),
+            RouteMatch::NoRoute { site } => (site.name.as_str(), "-"),
+            RouteMatch::Matched { site, route } => (site.name.as_str(), route.prefix.as_str()),
+        };
+        // The request's span starts here, the first phase, with every field it names known:
+        // fields given at creation cost far less than recorded one by one.
+        ctx.span = spans::request(
+            &ctx.request_id,
+            req.method.as_str(),
+            &path,
+            site_name,
+            prefix,
+        );
+        scope::adopt(&ctx.span);
+        let (site, route) = match routed {
             RouteMatch::UnknownHost => {
                 return self.answer(session, ctx, EdgeError::UnknownHost).await;
             }
@@ -261,6 +284,7 @@ impl ProxyHttp for Gateway {
     ) -> Result<Box<HttpPeer>> {
         ctx.proxied = true;
         if ctx.image_route.is_some() {
+            ctx.upstream_span = spans::upstream("image_service");
             let socket = self.shared.image_socket.to_string_lossy();
             let mut peer = HttpPeer::new_uds(&socket, false, String::new())?;
             let timeout = self.shared.runtime.load().config.transform.timeout;
@@ -288,16 +312,22 @@ impl ProxyHttp for Gateway {
         };
         ctx.tried.push(addr);
         ctx.upstream = Some(addr);
+        // A retry replaces the failed attempt's span (closed with its error).
+        ctx.upstream_span = spans::upstream("origin");
+        ctx.upstream_span
+            .record("server.address", tracing::field::display(addr));
         Ok(Box::new(pool.peer(addr)))
     }
 
     fn fail_to_connect(
         &self,
         _session: &mut Session,
-        _peer: &HttpPeer,
+        peer: &HttpPeer,
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
+        ctx.upstream_span.record("otel.status_code", "ERROR");
+        tracing::warn!(server = %peer.address(), error = %e, "cannot connect to the upstream");
         if let Some(pool) = &ctx.pool {
             let route = ctx.route.as_deref().unwrap_or("-");
             self.shared
@@ -378,6 +408,14 @@ impl ProxyHttp for Gateway {
             upstream.insert_header("X-Forwarded-Host", h.as_str())?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        // Trace context only on the private hop to the image service (a client's copy is
+        // dropped there); proxied requests keep whatever the client sent.
+        if ctx.image_route.is_some() {
+            upstream.remove_header(TRACEPARENT);
+            if let Some(tp) = telemetry::traceparent(&ctx.upstream_span) {
+                upstream.insert_header(TRACEPARENT, tp)?;
+            }
+        }
         if ctx.strip_authorization {
             upstream.remove_header(&http::header::AUTHORIZATION);
         }
@@ -398,6 +436,29 @@ impl ProxyHttp for Gateway {
             }
         }
         Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        spans::record_status(&ctx.upstream_span, resp.status.as_u16());
+        Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        _body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<std::time::Duration>> {
+        if end_of_stream {
+            ctx.upstream_span = tracing::Span::none();
+        }
+        Ok(None)
     }
 
     async fn response_filter(
@@ -474,6 +535,13 @@ impl ProxyHttp for Gateway {
             ctx.status = Some(code);
         }
         ctx.error = Some(e.to_string());
+        if code >= 500 {
+            ctx.upstream_span.record("otel.status_code", "ERROR");
+            tracing::warn!(status = code, error = %e, "proxying failed");
+        } else if code > 0 {
+            // The client's fault (a malformed request body, …): not worth a warning.
+            tracing::info!(status = code, error = %e, "proxying failed");
+        }
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,
@@ -491,6 +559,11 @@ impl ProxyHttp for Gateway {
             .map(|r| r.status.as_u16())
             .or(ctx.status)
             .unwrap_or(0);
+        ctx.upstream_span = tracing::Span::none();
+        spans::record_status(&ctx.span, status);
+        if let Some(c) = ctx.cache_status {
+            ctx.span.record("cache", c);
+        }
         let elapsed = ctx.started.elapsed();
         record::record(
             &self.shared.metrics,

@@ -82,6 +82,11 @@ pub(super) async fn render(
     }
     match engine.transform(job).await {
         Ok(out) => {
+            let span = tracing::Span::current();
+            span.record("format", out.format.name());
+            // As i64: the OTLP layer exports unsigned values as strings.
+            span.record("width", i64::from(out.width));
+            span.record("height", i64::from(out.height));
             let mut a = Answer::ok(Bytes::from(out.bytes), out.format.mime().to_string(), etag);
             if let Some(d) = content_disposition(
                 image.options.filename.as_deref(),
@@ -119,6 +124,12 @@ fn passthrough(
 }
 
 fn transform_error(e: &TransformError) -> Answer {
+    // The source's fault (4xx) is the client's business; ours (5xx, full queue) is a warning.
+    if e.status() >= 500 || matches!(e, TransformError::Overloaded) {
+        tracing::warn!(status = e.status(), error = %e, "transform failed");
+    } else {
+        tracing::info!(status = e.status(), error = %e, "transform failed");
+    }
     let mut a = Answer::error(e.status(), e.message()).failed(ErrorType::of_transform(e));
     if matches!(e, TransformError::Overloaded) {
         a.headers.push(("retry-after", "1".into()));

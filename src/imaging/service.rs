@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use tracing::Instrument;
 
 use super::headers::{encode_path, if_none_match, variant_etag};
 use super::render::render;
@@ -17,6 +18,7 @@ use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
 use crate::metrics::ErrorType;
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
+use crate::telemetry::{self, spans};
 use crate::transform::Engine;
 
 /// Header naming the site an image request belongs to (set by the edge, never by clients).
@@ -152,19 +154,22 @@ impl ImageService {
         // Timed and counted here, inside the closure: a source-cache hit downloads nothing, and
         // requests coalesced on one download count one origin failure.
         let metrics = &self.shared.metrics;
-        let fetch = || async {
-            let started = std::time::Instant::now();
-            let fetched = self.fetcher.fetch(target, limits, &request_id).await;
-            metrics.imgproxy.downloaded(started.elapsed());
-            if let Err(e) = &fetched
-                && let Some(kind) = e.upstream_kind()
-            {
-                metrics
-                    .upstream_errors
-                    .with_label_values(&[site_name, prefix, kind])
-                    .inc();
+        let fetch = || {
+            async {
+                let started = std::time::Instant::now();
+                let fetched = self.fetcher.fetch(target, limits, &request_id).await;
+                metrics.imgproxy.downloaded(started.elapsed());
+                if let Err(e) = &fetched
+                    && let Some(kind) = e.upstream_kind()
+                {
+                    metrics
+                        .upstream_errors
+                        .with_label_values(&[site_name, prefix, kind])
+                        .inc();
+                }
+                fetched
             }
-            fetched
+            .instrument(spans::download(&source_url))
         };
         let fetched = match (&self.sources, cache_policy) {
             (Some(sources), Some(policy)) if remote => sources
@@ -255,7 +260,9 @@ fn cache_control(image: &ImageRequest) -> String {
 #[async_trait]
 impl ServeHttp for ImageService {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
-        let answer = self.handle(session).await;
+        let span = request_span(session.req_header());
+        let answer = self.handle(session).instrument(span.clone()).await;
+        spans::record_status(&span, answer.status);
         if let Some(t) = answer.error {
             self.shared.metrics.imgproxy.error(t);
         }
@@ -274,6 +281,18 @@ impl ServeHttp for ImageService {
         }
         resp
     }
+}
+
+/// The span of one image request, named by the edge's headers and continuing its trace.
+fn request_span(req: &pingora::http::RequestHeader) -> tracing::Span {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+    let span = spans::image(
+        header("x-request-id").unwrap_or("-"),
+        header(INTERNAL_SITE).unwrap_or("-"),
+        header(INTERNAL_ROUTE).unwrap_or("-"),
+    );
+    telemetry::continue_trace(&span, header("traceparent"));
+    span
 }
 
 /// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the

@@ -146,16 +146,22 @@ impl Engine {
         // Moved into the task: reports the queue wait when a worker takes the job, or at once
         // when the pool refuses it (the task is dropped unrun).
         let ticket = self.inner.observer.clone().map(QueueTicket::new);
+        // `queue` ends when a worker takes the job; `processing` runs on the worker, under the
+        // caller's span (the thread does not inherit it).
+        let queue = crate::telemetry::spans::queue();
+        let caller = tracing::Span::current();
         self.inner
             .pool
             .submit(Box::new(move || {
+                drop(queue);
                 // The caller gave up (timeout, client gone): skip the work.
                 let skip = tx.is_closed() || Instant::now() >= deadline;
                 let _running = ticket.and_then(|t| t.leave(!skip));
                 if skip {
                     return;
                 }
-                let _ = tx.send(f(deadline));
+                let result = crate::telemetry::spans::processing(&caller).in_scope(|| f(deadline));
+                let _ = tx.send(result);
             }))
             .map_err(|Full| TransformError::Overloaded)?;
         match tokio::time::timeout_at(deadline.into(), rx).await {

@@ -275,7 +275,8 @@ pub(crate) fn transform(
         )
         .map_err(vips_err)?;
     let q = options.quality_for(format, &quality.per_format, quality.default);
-    let bytes = encode(&ctx, &image, format, q, options.max_bytes)?;
+    let bytes = crate::telemetry::spans::encode(format.name())
+        .in_scope(|| encode(&ctx, &image, format, q, options.max_bytes))?;
     Ok(Output {
         bytes,
         format,
