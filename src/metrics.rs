@@ -28,6 +28,33 @@ pub struct Metrics {
     /// Cache tier state, refreshed at scrape time: `kind` = hits, misses, evictions, bytes,
     /// entries, corrupt, purges.
     pub cache_tier: IntGaugeVec,
+    /// Downstream connections: see [`Connections`].
+    pub connections: Connections,
+}
+
+/// Downstream connection families (`server.max_connections`), kept in one block.
+#[derive(Clone)]
+pub struct Connections {
+    /// Public-listener connections open now.
+    pub open: IntGauge,
+    /// Connections refused because `max_connections` were open.
+    pub refused: prometheus::IntCounter,
+}
+
+impl Connections {
+    fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let open = IntGauge::new(
+            "imgforge_connections_open",
+            "Downstream connections open on the public listeners",
+        )?;
+        let refused = prometheus::IntCounter::new(
+            "imgforge_connections_refused_total",
+            "Downstream connections refused because server.max_connections were open",
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(Self { open, refused })
+    }
 }
 
 impl Metrics {
@@ -104,6 +131,7 @@ impl Metrics {
         registry.register(Box::new(upstream_errors.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(upstream_healthy.clone()))?;
+        let connections = Connections::register(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -115,6 +143,7 @@ impl Metrics {
             cache_requests,
             cache_tier,
             reload_failures,
+            connections,
         })
     }
 

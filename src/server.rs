@@ -19,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::admin::Admin;
 use crate::config::{Config, TransformSettings};
 use crate::edge::Gateway;
+use crate::edge::connections::ConnectionCap;
 use crate::imaging::ImageService;
 use crate::metrics::Metrics;
 use crate::reload::Supervisor;
@@ -82,11 +83,13 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        Gateway::new(shared.clone()),
-        "imgforge edge",
+    // The proxy app behind the connection cap (Pingora has none of its own).
+    let edge = ConnectionCap::new(
+        pingora::proxy::http_proxy(&server.configuration, Gateway::new(shared.clone())),
+        config.server.max_connections as usize,
+        &shared.metrics.connections,
     );
+    let mut proxy = Service::new("imgforge edge".to_string(), edge);
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());
     }

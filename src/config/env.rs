@@ -18,6 +18,7 @@ pub const VARIABLES: &[&str] = &[
     "IMGFORGE_SERVER_PID_FILE",
     "IMGFORGE_SERVER_ADMIN_TOKEN",
     "IMGFORGE_SERVER_MAX_REQUESTS_PER_CLIENT",
+    "IMGFORGE_SERVER_MAX_CONNECTIONS",
     "IMGFORGE_LOG_FORMAT",
     "IMGFORGE_LOG_LEVEL",
     "IMGFORGE_LOG_ACCESS_LOG",
@@ -73,6 +74,9 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
         "IMGFORGE_SERVER_ADMIN_TOKEN" => s.admin_token = Some(v.to_string()),
         "IMGFORGE_SERVER_MAX_REQUESTS_PER_CLIENT" => {
             s.max_requests_per_client = u32::try_from(number(v)?).unwrap_or(u32::MAX)
+        }
+        "IMGFORGE_SERVER_MAX_CONNECTIONS" => {
+            s.max_connections = u32::try_from(number(v)?).unwrap_or(u32::MAX)
         }
         "IMGFORGE_LOG_FORMAT" => {
             cfg.log.format = match v {

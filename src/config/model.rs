@@ -41,6 +41,8 @@ pub struct ServerSettings {
     pub rate_limit_exempt: Vec<Cidr>,
     pub global_rate_limit: Option<RateLimit>,
     pub max_requests_per_client: u32,
+    /// Simultaneous downstream connections on the public listeners (0 = no cap).
+    pub max_connections: u32,
 }
 
 /// `[server.tls]`, validated (files exist).
@@ -475,6 +477,7 @@ fn server(
     });
     ServerSettings {
         max_requests_per_client: s.max_requests_per_client,
+        max_connections: s.max_connections,
         trusted_proxies,
         rate_limit_exempt,
         global_rate_limit,

@@ -59,6 +59,9 @@ pub struct ServerSection {
     /// Concurrent requests one client address may have in flight (0 = no cap).
     #[serde(default)]
     pub max_requests_per_client: u32,
+    /// Simultaneous downstream connections on the public listeners (0 = no cap).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
 }
 
 impl Default for ServerSection {
@@ -77,6 +80,7 @@ impl Default for ServerSection {
             rate_limit_exempt: Vec::new(),
             global_rate_limit: None,
             max_requests_per_client: 0,
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -380,6 +384,10 @@ fn default_threads() -> usize {
 }
 fn default_workers() -> usize {
     default_threads()
+}
+/// imgproxy's `IMGPROXY_MAX_CLIENTS` default: a bound below common file-descriptor limits.
+fn default_max_connections() -> u32 {
+    2048
 }
 fn default_grace() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(5))

@@ -3,6 +3,7 @@
 //! [`error`] maps every failure to its status and body.
 
 pub mod cache;
+pub mod connections;
 mod ctx;
 pub mod error;
 pub mod forward;
