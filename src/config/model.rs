@@ -43,6 +43,10 @@ pub struct ServerSettings {
     pub max_requests_per_client: u32,
     /// Simultaneous downstream connections on the public listeners (0 = no cap).
     pub max_connections: u32,
+    /// Longest request target accepted, in bytes (longer → 414).
+    pub max_url_length: u64,
+    /// Largest request header block accepted, in bytes (larger → 431).
+    pub max_header_size: u64,
 }
 
 /// `[server.tls]`, validated (files exist).
@@ -433,6 +437,13 @@ fn server(
     if s.threads == 0 {
         errs.push(loc.whole("server.threads", "must be at least 1"));
     }
+    // Below these, ordinary browsers' requests (cookies, client hints) would be refused.
+    if s.max_url_length.0 < 256 {
+        errs.push(loc.whole("server.max_url_length", "must be at least 256 bytes"));
+    }
+    if s.max_header_size.0 < 1024 {
+        errs.push(loc.whole("server.max_header_size", "must be at least 1KiB"));
+    }
     let tls = s.tls.as_ref().map(|t| {
         let span = t.span();
         let t = t.get_ref();
@@ -478,6 +489,8 @@ fn server(
     ServerSettings {
         max_requests_per_client: s.max_requests_per_client,
         max_connections: s.max_connections,
+        max_url_length: s.max_url_length.0,
+        max_header_size: s.max_header_size.0,
         trusted_proxies,
         rate_limit_exempt,
         global_rate_limit,

@@ -62,6 +62,12 @@ pub struct ServerSection {
     /// Simultaneous downstream connections on the public listeners (0 = no cap).
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Longest request target (path and query) accepted; longer → 414.
+    #[serde(default = "default_max_url_length")]
+    pub max_url_length: ByteSize,
+    /// Largest request header block (all fields together) accepted; larger → 431.
+    #[serde(default = "default_max_header_size")]
+    pub max_header_size: ByteSize,
 }
 
 impl Default for ServerSection {
@@ -81,6 +87,8 @@ impl Default for ServerSection {
             global_rate_limit: None,
             max_requests_per_client: 0,
             max_connections: default_max_connections(),
+            max_url_length: default_max_url_length(),
+            max_header_size: default_max_header_size(),
         }
     }
 }
@@ -388,6 +396,14 @@ fn default_workers() -> usize {
 /// imgproxy's `IMGPROXY_MAX_CLIENTS` default: a bound below common file-descriptor limits.
 fn default_max_connections() -> u32 {
     2048
+}
+/// nginx's default for one request line (`large_client_header_buffers 4 8k`).
+fn default_max_url_length() -> ByteSize {
+    ByteSize(8 * 1024)
+}
+/// nginx's default for all header lines together (4 × 8k); Pingora alone would take 1 MiB.
+fn default_max_header_size() -> ByteSize {
+    ByteSize(32 * 1024)
 }
 fn default_grace() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(5))
