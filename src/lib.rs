@@ -14,7 +14,7 @@
 //! - [`static_files`]: a local directory served as a site's origin (safe paths, ranges, validators).
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`source`]: fetching source images (origin pool, local root, absolute URL) with limits.
-//! - [`protect`]: SSRF address guard (rate limits and auth later).
+//! - [`protect`]: rate limits, concurrency and connection caps, bearer auth, SSRF address guard.
 //! - [`reload`]: the supervisor: origin health checks, SIGHUP reload.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 

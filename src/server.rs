@@ -19,6 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::admin::Admin;
 use crate::cache::lock::ObservedLock;
 use crate::config::{Config, TransformSettings};
+use crate::edge::connections::ConnectionCap;
 use crate::edge::{Gateway, Scoped};
 use crate::imaging::ImageService;
 use crate::metrics::{Metrics, MetricsSettings};
@@ -88,14 +89,17 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    // Built like `http_proxy_service_with_name`, with each request kept inside its span.
-    let mut proxy = Service::new(
-        "imgforge edge".to_string(),
+    // The proxy app, each request kept inside its span (`Scoped`), behind the connection cap
+    // (Pingora has none of its own).
+    let edge = ConnectionCap::new(
         Scoped::new(pingora::proxy::http_proxy(
             &server.configuration,
             Gateway::new(shared.clone()),
         )),
+        config.server.max_connections as usize,
+        &shared.metrics.connections,
     );
+    let mut proxy = Service::new("imgforge edge".to_string(), edge);
     for addr in &config.server.listen {
         proxy.add_tcp(&addr.to_string());
     }

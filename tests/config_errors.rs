@@ -73,6 +73,16 @@ fn bad_configs_are_refused_with_precise_messages() {
             ],
         ),
         (
+            format!("[server]\nmax_url_length = \"100\"\nmax_header_size = 512\n{SITE}"),
+            vec![
+                "bad.toml:",
+                "server.max_url_length",
+                "at least 256 bytes",
+                "server.max_header_size",
+                "at least 1KiB",
+            ],
+        ),
+        (
             format!("[cache]\nmemory_size = \"12XB\"\n{SITE}"),
             vec!["bad.toml:2:", "cache.memory_size", "invalid size", "256MiB"],
         ),

@@ -19,6 +19,9 @@ pub const VARIABLES: &[&str] = &[
     "IMGFORGE_SERVER_PID_FILE",
     "IMGFORGE_SERVER_ADMIN_TOKEN",
     "IMGFORGE_SERVER_MAX_REQUESTS_PER_CLIENT",
+    "IMGFORGE_SERVER_MAX_CONNECTIONS",
+    "IMGFORGE_SERVER_MAX_URL_LENGTH",
+    "IMGFORGE_SERVER_MAX_HEADER_SIZE",
     "IMGFORGE_LOG_FORMAT",
     "IMGFORGE_LOG_LEVEL",
     "IMGFORGE_LOG_ACCESS_LOG",
@@ -79,6 +82,11 @@ fn set(cfg: &mut FileConfig, var: &str, v: &str) -> Result<(), String> {
         "IMGFORGE_SERVER_MAX_REQUESTS_PER_CLIENT" => {
             s.max_requests_per_client = u32::try_from(number(v)?).unwrap_or(u32::MAX)
         }
+        "IMGFORGE_SERVER_MAX_CONNECTIONS" => {
+            s.max_connections = u32::try_from(number(v)?).unwrap_or(u32::MAX)
+        }
+        "IMGFORGE_SERVER_MAX_URL_LENGTH" => s.max_url_length = ByteSize::parse(v)?,
+        "IMGFORGE_SERVER_MAX_HEADER_SIZE" => s.max_header_size = ByteSize::parse(v)?,
         "IMGFORGE_LOG_FORMAT" => {
             cfg.log.format = match v {
                 "json" => LogFormat::Json,

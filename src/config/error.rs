@@ -52,6 +52,8 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Locator<'a> {
     pub path: &'a Path,
     pub text: &'a str,
+    /// Whether origin host names are looked up (false: validation sends nothing on the network).
+    pub resolve_names: bool,
 }
 
 impl Locator<'_> {
@@ -93,7 +95,11 @@ impl Locator<'_> {
 
     /// Converts a TOML/serde error, recovering the key path from the text around its span.
     pub fn toml_error(&self, err: &toml::de::Error) -> ConfigError {
-        let message = err.message().trim().to_string();
+        let mut message = err.message().trim().to_string();
+        if message.is_empty() {
+            // toml leaves some lexer errors (e.g. a lone carriage return) without a message.
+            message = "invalid TOML syntax (a stray control character?)".into();
+        }
         match err.span() {
             Some(span) if span != (0..0) => {
                 let key = key_path_at(self.text, span.start);

@@ -43,6 +43,12 @@ pub struct ServerSettings {
     pub rate_limit_exempt: Vec<Cidr>,
     pub global_rate_limit: Option<RateLimit>,
     pub max_requests_per_client: u32,
+    /// Simultaneous downstream connections on the public listeners (0 = no cap).
+    pub max_connections: u32,
+    /// Longest request target accepted, in bytes (longer → 414).
+    pub max_url_length: u64,
+    /// Largest request header block accepted, in bytes (larger → 431).
+    pub max_header_size: u64,
 }
 
 /// `[server.tls]`, validated (files exist).
@@ -449,6 +455,13 @@ fn server(
     if s.threads == 0 {
         errs.push(loc.whole("server.threads", "must be at least 1"));
     }
+    // Below these, ordinary browsers' requests (cookies, client hints) would be refused.
+    if s.max_url_length.0 < 256 {
+        errs.push(loc.whole("server.max_url_length", "must be at least 256 bytes"));
+    }
+    if s.max_header_size.0 < 1024 {
+        errs.push(loc.whole("server.max_header_size", "must be at least 1KiB"));
+    }
     let tls = s.tls.as_ref().map(|t| {
         let span = t.span();
         let t = t.get_ref();
@@ -493,6 +506,9 @@ fn server(
     });
     ServerSettings {
         max_requests_per_client: s.max_requests_per_client,
+        max_connections: s.max_connections,
+        max_url_length: s.max_url_length.0,
+        max_header_size: s.max_header_size.0,
         trusted_proxies,
         rate_limit_exempt,
         global_rate_limit,
@@ -570,7 +586,7 @@ fn origin(
     }
     let mut servers = Vec::new();
     for s in &o.servers {
-        match resolve_server(s.get_ref()) {
+        match resolve_server(s.get_ref(), loc.resolve_names) {
             Ok(a) => servers.push(a),
             Err(m) => errs.push(loc.at(s.span(), "site.origin.servers", m)),
         }
@@ -647,7 +663,8 @@ fn origin(
     })
 }
 
-fn resolve_server(text: &str) -> Result<ServerAddr, String> {
+/// `HOST:PORT` → address; `resolve` = false looks nothing up (see [`super::parse_offline`]).
+fn resolve_server(text: &str, resolve: bool) -> Result<ServerAddr, String> {
     let bad = || {
         format!(
             "invalid server {text:?}: expected HOST:PORT, e.g. \"10.0.0.5:80\" or \"images.internal:8080\""
@@ -661,6 +678,14 @@ fn resolve_server(text: &str) -> Result<ServerAddr, String> {
     let host = host.trim_matches(|c| c == '[' || c == ']').to_string();
     if host.is_empty() {
         return Err(bad());
+    }
+    if !resolve && text.parse::<SocketAddr>().is_err() {
+        let port = port.parse::<u16>().map_err(|_| bad())?;
+        return Ok(ServerAddr {
+            written: text.to_string(),
+            host,
+            addr: SocketAddr::from(([0, 0, 0, 0], port)),
+        });
     }
     let addr = text
         .to_socket_addrs()
@@ -1002,12 +1027,18 @@ mod tests {
 
     #[test]
     fn servers() {
-        let s = resolve_server("127.0.0.1:8080").expect("valid");
+        let s = resolve_server("127.0.0.1:8080", true).expect("valid");
         assert_eq!(s.addr, "127.0.0.1:8080".parse().expect("addr"));
         assert_eq!(s.host, "127.0.0.1");
-        assert!(resolve_server("localhost:80").is_ok());
+        assert!(resolve_server("localhost:80", true).is_ok());
         for bad in ["127.0.0.1", "http://a:80", "a:99999", ":80", "a:80/x"] {
-            assert!(resolve_server(bad).is_err(), "{bad}");
+            assert!(resolve_server(bad, true).is_err(), "{bad}");
+            assert!(resolve_server(bad, false).is_err(), "offline {bad}");
         }
+        // Offline: names are not looked up (one that could never resolve passes), literals are kept.
+        let s = resolve_server("no-such-host.invalid:8080", false).expect("offline");
+        assert_eq!(s.addr, "0.0.0.0:8080".parse().expect("addr"));
+        let s = resolve_server("[::1]:81", false).expect("literal");
+        assert_eq!(s.addr, "[::1]:81".parse().expect("addr"));
     }
 }

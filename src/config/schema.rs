@@ -63,6 +63,15 @@ pub struct ServerSection {
     /// Concurrent requests one client address may have in flight (0 = no cap).
     #[serde(default)]
     pub max_requests_per_client: u32,
+    /// Simultaneous downstream connections on the public listeners (0 = no cap).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Longest request target (path and query) accepted; longer → 414.
+    #[serde(default = "default_max_url_length")]
+    pub max_url_length: ByteSize,
+    /// Largest request header block (all fields together) accepted; larger → 431.
+    #[serde(default = "default_max_header_size")]
+    pub max_header_size: ByteSize,
 }
 
 impl Default for ServerSection {
@@ -81,6 +90,9 @@ impl Default for ServerSection {
             rate_limit_exempt: Vec::new(),
             global_rate_limit: None,
             max_requests_per_client: 0,
+            max_connections: default_max_connections(),
+            max_url_length: default_max_url_length(),
+            max_header_size: default_max_header_size(),
         }
     }
 }
@@ -418,6 +430,18 @@ fn default_threads() -> usize {
 }
 fn default_workers() -> usize {
     default_threads()
+}
+/// imgproxy's `IMGPROXY_MAX_CLIENTS` default: a bound below common file-descriptor limits.
+fn default_max_connections() -> u32 {
+    2048
+}
+/// nginx's default for one request line (`large_client_header_buffers 4 8k`).
+fn default_max_url_length() -> ByteSize {
+    ByteSize(8 * 1024)
+}
+/// nginx's default for all header lines together (4 × 8k); Pingora alone would take 1 MiB.
+fn default_max_header_size() -> ByteSize {
+    ByteSize(32 * 1024)
 }
 fn default_grace() -> HumanDuration {
     HumanDuration(std::time::Duration::from_secs(5))

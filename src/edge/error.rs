@@ -35,6 +35,10 @@ pub enum EdgeError {
     RateLimited(crate::protect::ratelimit::Decision),
     /// An image URL that does not parse, verify or is not allowed (403/404 as imgproxy).
     Url(UrlError),
+    /// The request target is longer than `server.max_url_length`.
+    UrlTooLong,
+    /// The header block is larger than `server.max_header_size`.
+    HeadersTooLarge,
 }
 
 impl EdgeError {
@@ -52,6 +56,8 @@ impl EdgeError {
             EdgeError::RateLimited(_) => 429,
             EdgeError::Unauthorized => 401,
             EdgeError::TooManyConcurrent => 429,
+            EdgeError::UrlTooLong => 414,
+            EdgeError::HeadersTooLarge => 431,
         }
     }
 
@@ -84,6 +90,8 @@ impl EdgeError {
             EdgeError::RateLimited(_) => "too many requests\n",
             EdgeError::Unauthorized => "unauthorized\n",
             EdgeError::TooManyConcurrent => "too many concurrent requests from this client\n",
+            EdgeError::UrlTooLong => "URI too long\n",
+            EdgeError::HeadersTooLarge => "request header fields too large\n",
         };
         text.into()
     }

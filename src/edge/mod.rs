@@ -4,6 +4,7 @@
 //! span.
 
 pub mod cache;
+pub mod connections;
 mod ctx;
 pub mod error;
 pub mod forward;
@@ -32,7 +33,7 @@ use crate::imaging::{
 };
 use crate::imgproxy::RouteSettings;
 use crate::metrics::{ErrorType as ImageError, GaugeGuard};
-use crate::protect::{auth, client_ip, ratelimit};
+use crate::protect::{auth, client_ip, ratelimit, request_size};
 use crate::routing::RouteMatch;
 use crate::state::{Backend, Runtime, Shared};
 use crate::telemetry::{self, AccessRecord, spans};
@@ -191,6 +192,22 @@ impl ProxyHttp for Gateway {
         let req = session.req_header();
         ctx.request_id = forward::request_id(req.headers.get("x-request-id").map(|v| v.as_bytes()));
         let runtime = self.shared.runtime.load_full();
+        let server = &runtime.config.server;
+        if let Some(over) = request_size::check(
+            req.raw_path().len(),
+            request_size::header_bytes(&req.headers),
+            server.max_url_length,
+            server.max_header_size,
+        ) {
+            // A client sending these is broken or hostile: no further requests on its connection.
+            session.set_keepalive(None);
+            let err = match over {
+                request_size::Oversized::Url => EdgeError::UrlTooLong,
+                _ => EdgeError::HeadersTooLarge,
+            };
+            return self.answer(session, ctx, err).await;
+        }
+        let req = session.req_header();
         let path = req.uri.path().to_string();
         let routed = runtime.router.route(host_of(req), &path);
         let (site_name, prefix) = match &routed {

@@ -70,6 +70,33 @@ pub struct Metrics {
     pub transform_queue_capacity: IntGauge,
     /// The imgproxy-compatible families.
     pub imgproxy: ImgproxyMetrics,
+    /// Downstream connections: see [`Connections`].
+    pub connections: Connections,
+}
+
+/// Downstream connection families (`server.max_connections`), kept in one block.
+#[derive(Clone)]
+pub struct Connections {
+    /// Public-listener connections open now.
+    pub open: IntGauge,
+    /// Connections refused because `max_connections` were open.
+    pub refused: prometheus::IntCounter,
+}
+
+impl Connections {
+    fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let open = IntGauge::new(
+            "imgforge_connections_open",
+            "Downstream connections open on the public listeners",
+        )?;
+        let refused = prometheus::IntCounter::new(
+            "imgforge_connections_refused_total",
+            "Downstream connections refused because server.max_connections were open",
+        )?;
+        registry.register(Box::new(open.clone()))?;
+        registry.register(Box::new(refused.clone()))?;
+        Ok(Self { open, refused })
+    }
 }
 
 /// Whether `namespace` can prefix the imgproxy families: a Prometheus name part, and not
@@ -194,6 +221,7 @@ impl Metrics {
         )?;
         transform_queue_capacity.set(i64::try_from(settings.queue).unwrap_or(i64::MAX));
         let imgproxy = ImgproxyMetrics::register(&registry, &settings.namespace, settings.workers)?;
+        let connections = Connections::register(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -211,6 +239,7 @@ impl Metrics {
             transform_queued,
             transform_queue_capacity,
             imgproxy,
+            connections,
         })
     }
 

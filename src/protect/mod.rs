@@ -1,8 +1,11 @@
-//! Protection against hostile requests and sources: the SSRF address guard (rate limits and
-//! auth join here with issue 6).
+//! Protection against hostile clients, requests and sources: rate limits, per-client
+//! concurrency, the connection cap, request size limits, bearer auth, client addresses behind
+//! proxies, and the SSRF address guard.
 
 pub mod auth;
 pub mod client_ip;
 pub mod concurrency;
+pub mod connections;
 pub mod ratelimit;
+pub mod request_size;
 pub mod ssrf;

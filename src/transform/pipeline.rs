@@ -53,7 +53,7 @@ pub(crate) fn decode_err(e: VipsError) -> TransformError {
 /// during whichever step first reads them, so a loader's complaint can
 /// surface anywhere: blame the data when a loader speaks, ourselves else.
 pub(crate) fn vips_err(e: VipsError) -> TransformError {
-    const DECODER_MARKS: [&str; 12] = [
+    const DECODER_MARKS: [&str; 15] = [
         "load",
         "Premature",
         "premature",
@@ -66,6 +66,10 @@ pub(crate) fn vips_err(e: VipsError) -> TransformError {
         "gif",
         "webp",
         "heif",
+        // libtiff and libvips's TIFF reader ("tiff2vips: read error", "ZIPDecode: …").
+        "tiff",
+        "TIFF",
+        "Decod",
     ];
     let m = &e.0;
     let encoder = m.contains("save") && !m.contains("load");

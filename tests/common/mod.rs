@@ -8,6 +8,10 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod raw_origin;
+#[allow(unused_imports)]
+pub use raw_origin::{RawOrigin, Script};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

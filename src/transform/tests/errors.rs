@@ -43,6 +43,16 @@ fn corrupt_bytes_are_undecodable() {
     assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
 }
 
+/// Found by the image_decode fuzz target: a TIFF whose deflate data fails only when the pixels
+/// are read (after the header was fine); libtiff's complaint must still blame the data.
+#[test]
+fn corrupt_tiff_data_is_undecodable() {
+    let tiff = Bytes::from_static(include_bytes!("corrupt_deflate.tif"));
+    let err = run(&tiff, Format::Jpeg, |o| o.width = 16).expect_err("corrupt");
+    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+    assert_eq!(err.status(), 422);
+}
+
 #[test]
 fn text_and_html_are_not_images() {
     for body in [
