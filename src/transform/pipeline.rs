@@ -53,7 +53,7 @@ pub(crate) fn decode_err(e: VipsError) -> TransformError {
 /// during whichever step first reads them, so a loader's complaint can
 /// surface anywhere: blame the data when a loader speaks, ourselves else.
 pub(crate) fn vips_err(e: VipsError) -> TransformError {
-    const DECODER_MARKS: [&str; 15] = [
+    const DECODER_MARKS: [&str; 17] = [
         "load",
         "Premature",
         "premature",
@@ -70,6 +70,11 @@ pub(crate) fn vips_err(e: VipsError) -> TransformError {
         "tiff",
         "TIFF",
         "Decod",
+        // A saver writing to memory fails only when its input does. libvips's error buffer is
+        // process-global, so a concurrent failure may have taken the decoder's own message and
+        // left only the saver's, or nothing at all.
+        "unable to write to target",
+        super::vips::UNKNOWN_ERROR,
     ];
     let m = &e.0;
     let encoder = m.contains("save") && !m.contains("load");
