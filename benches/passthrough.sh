@@ -11,13 +11,16 @@
 #
 # Variants (VARIANTS): nginx, imgforge (access logs off: the headline), nginx_log (nginx with
 # a JSON access log to a file) and imgforge_log (imgforge with access_log = true, JSON lines
-# to a file).
+# to a file). With BASE_BIN (another imgforge build, e.g. of the previous commit) also base and
+# base_log, the same two configs on that binary: an A/B of two builds in one run, the
+# imgforge rows then compared with the base rows.
 #
 # Usage:   benches/passthrough.sh
 #          DURATION=10 RUNS=3 CONCURRENCY="2 8" benches/passthrough.sh
 # Knobs:   DURATION (s, 10)  WARMUP (s, 3)  RUNS (3)  CONCURRENCY ("2 8")  THREADS (imgforge
 #          [server] threads, 2)  VARIANTS ("nginx imgforge nginx_log imgforge_log")
 #          OBJECT (file to serve)  BIN (imgforge binary)  BUILD (1: cargo build --release first)
+#          BASE_BIN (second imgforge binary for the base/base_log variants)  BASE_REV (its label)
 #          OUT_DIR (target/bench)  WRK_TIMEOUT (10s)  KEEP_RUN (1: keep the run dir with logs)
 #          IMGFORGE_REV (label for the binary in the report; default: git HEAD of this checkout)
 #          QUIET_BUSY_PCT (20)  QUIET_SECS (3)  QUIET_MAX_WAIT (60)  BG_RETRY_PCT (20)  MAX_ATTEMPTS (2):
@@ -33,7 +36,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # The knobs given in the environment, for the report's "command" line.
 CMD_ENV=""
-for k in DURATION WARMUP RUNS CONCURRENCY THREADS VARIANTS OBJECT BIN BUILD IMGFORGE_REV WRK_TIMEOUT \
+for k in DURATION WARMUP RUNS CONCURRENCY THREADS VARIANTS OBJECT BIN BASE_BIN BASE_REV BUILD IMGFORGE_REV WRK_TIMEOUT \
   QUIET_BUSY_PCT QUIET_SECS QUIET_MAX_WAIT BG_RETRY_PCT MAX_ATTEMPTS; do
   if [ -n "${!k+x}" ]; then CMD_ENV+="$k=${!k@Q} "; fi
 done
@@ -45,6 +48,8 @@ THREADS=${THREADS:-2}
 VARIANTS=${VARIANTS:-"nginx imgforge nginx_log imgforge_log"}
 OBJECT=${OBJECT:-/work/shared/corpus/pass_50k.jpg}
 BIN=${BIN:-$ROOT/target/release/imgforge}
+BASE_BIN=${BASE_BIN:-}
+BASE_REV=${BASE_REV:-base}
 BUILD=${BUILD:-1}
 OUT_DIR=${OUT_DIR:-$ROOT/target/bench}
 WRK_TIMEOUT=${WRK_TIMEOUT:-10s}
@@ -88,6 +93,8 @@ if [ "$BUILD" = 1 ]; then
   (cd "$ROOT" && cargo build --release >&2)
 fi
 [ -x "$BIN" ] || die "imgforge binary $BIN missing (BUILD=1 builds it)"
+[ -z "$BASE_BIN" ] || [ -x "$BASE_BIN" ] || die "BASE_BIN $BASE_BIN is not executable"
+[[ " $VARIANTS " != *" base"* ]] || [ -n "$BASE_BIN" ] || die "the base variants need BASE_BIN"
 
 # ------------------------------------------------------------------ processes (by PID only)
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/imgforge-passthrough.XXXXXX")
@@ -218,7 +225,8 @@ wait_http() { # URL SECONDS [HOST]
   die "$url did not answer 200 within ${secs}s"
 }
 
-for var in ORIGIN_PORT NGINX_PORT NGINX_LOG_PORT IMGF_PORT IMGF_ADMIN IMGF_LOG_PORT IMGF_LOG_ADMIN; do
+for var in ORIGIN_PORT NGINX_PORT NGINX_LOG_PORT IMGF_PORT IMGF_ADMIN IMGF_LOG_PORT IMGF_LOG_ADMIN \
+  BASE_PORT BASE_ADMIN BASE_LOG_PORT BASE_LOG_ADMIN; do
   free_port "$var"
 done
 
@@ -311,6 +319,8 @@ EOF
 imgforge_conf imgforge "$IMGF_PORT" "$IMGF_ADMIN" false warn >"$RUN_DIR/imgforge.toml"
 # The access line is an `info` event with target `access`: let it through, keep the rest at warn.
 imgforge_conf imgforge_log "$IMGF_LOG_PORT" "$IMGF_LOG_ADMIN" true "warn,access=info" >"$RUN_DIR/imgforge_log.toml"
+imgforge_conf base "$BASE_PORT" "$BASE_ADMIN" false warn >"$RUN_DIR/base.toml"
+imgforge_conf base_log "$BASE_LOG_PORT" "$BASE_LOG_ADMIN" true "warn,access=info" >"$RUN_DIR/base_log.toml"
 
 # ------------------------------------------------------------------ start
 IDLE_BEFORE=$(idle_pct 3)
@@ -324,10 +334,18 @@ start_bg nginx "$RUN_DIR/proxy.out" "$NGINX" -p "$RUN_DIR/proxy" -c "$RUN_DIR/pr
 # so it can be truncated between runs.
 start_bg imgforge "$RUN_DIR/imgforge.out" "$BIN" -c "$RUN_DIR/imgforge.toml"
 start_bg imgforge_log "$RUN_DIR/imgforge_access.log" "$BIN" -c "$RUN_DIR/imgforge_log.toml"
+if [ -n "$BASE_BIN" ]; then
+  start_bg base "$RUN_DIR/base.out" "$BASE_BIN" -c "$RUN_DIR/base.toml"
+  start_bg base_log "$RUN_DIR/base_access.log" "$BASE_BIN" -c "$RUN_DIR/base_log.toml"
+fi
 
 wait_http "http://$HOST:$ORIGIN_PORT/$OBJECT_NAME" 20
 wait_http "http://$HOST:$IMGF_ADMIN/readyz" 30
 wait_http "http://$HOST:$IMGF_LOG_ADMIN/readyz" 30
+if [ -n "$BASE_BIN" ]; then
+  wait_http "http://$HOST:$BASE_ADMIN/readyz" 30
+  wait_http "http://$HOST:$BASE_LOG_ADMIN/readyz" 30
+fi
 
 url_of() {
   case $1 in
@@ -335,6 +353,8 @@ url_of() {
     nginx_log) echo "http://$HOST:$NGINX_LOG_PORT/$OBJECT_NAME" ;;
     imgforge) echo "http://$HOST:$IMGF_PORT/$OBJECT_NAME" ;;
     imgforge_log) echo "http://$HOST:$IMGF_LOG_PORT/$OBJECT_NAME" ;;
+    base) echo "http://$HOST:$BASE_PORT/$OBJECT_NAME" ;;
+    base_log) echo "http://$HOST:$BASE_LOG_PORT/$OBJECT_NAME" ;;
     *) die "unknown variant $1" ;;
   esac
 }
@@ -343,6 +363,7 @@ logfile_of() {
   case $1 in
     nginx_log) echo "$RUN_DIR/nginx_access.log" ;;
     imgforge_log) echo "$RUN_DIR/imgforge_access.log" ;;
+    base_log) echo "$RUN_DIR/base_access.log" ;;
     *) echo "" ;;
   esac
 }
@@ -460,13 +481,21 @@ median() { sort -g | awk '{a[NR] = $1} END {if (NR == 0) print 0; else if (NR % 
 col() { # VARIANT CONC COLUMN-NAME -> values
   awk -F'\t' -v v="$1" -v c="$2" -v name="$3" 'NR == 1 {for (k = 1; k <= NF; k++) if ($k == name) n = k; next} $1 == v && $2 == c {print $n}' "$RUNS_TSV"
 }
-ref_of() { case $1 in nginx_log) echo nginx ;; imgforge) echo nginx ;; imgforge_log) echo nginx_log ;; *) echo "" ;; esac; }
+ref_of() {
+  if [[ " $VARIANTS " == *" base "* || " $VARIANTS " == *" base_log "* ]]; then
+    case $1 in imgforge) echo base ;; imgforge_log) echo base_log ;; *) echo "" ;; esac
+    return
+  fi
+  case $1 in nginx_log) echo nginx ;; imgforge) echo nginx ;; imgforge_log) echo nginx_log ;; *) echo "" ;; esac
+}
 label_of() {
   case $1 in
     nginx) echo "nginx proxy_pass" ;;
     imgforge) echo "**imgforge**" ;;
     nginx_log) echo "nginx proxy_pass, access log on" ;;
     imgforge_log) echo "imgforge, access log on" ;;
+    base) echo "imgforge $BASE_REV" ;;
+    base_log) echo "imgforge $BASE_REV, access log on" ;;
   esac
 }
 
