@@ -2,6 +2,8 @@
 # Sets up and runs every check CI runs: formatting, clippy, and all tests (unit, integration
 # against the real binary and a real loopback origin, config golden tests); then the same
 # clippy and the OTLP export test for a build with `--features otlp` (off by default).
+# against the real binary and a real loopback origin, config golden tests), then a bounded run of
+# every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -11,3 +13,4 @@ cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
 cargo clippy --locked --all-targets --features otlp -- -D warnings
 cargo test --locked --features otlp --test otlp --test config_errors
+./scripts/fuzz.sh

@@ -74,7 +74,12 @@ fuzz_target!(|data: &[u8]| {
             let again = parse_canonical(&req.canonical, settings, NOW);
             match again {
                 Ok(again) => {
-                    assert_eq!(again.options, req.options.without_expiry(), "{}", req.canonical);
+                    assert_eq!(
+                        again.options,
+                        req.options.without_expiry(),
+                        "{}",
+                        req.canonical
+                    );
                     assert_eq!(again.source, req.source);
                     assert_eq!(again.canonical, req.canonical);
                 }
@@ -85,6 +90,9 @@ fuzz_target!(|data: &[u8]| {
     // Also reach past the signature check on the signed route.
     let rest = path.trim_start_matches('/');
     let rest = rest.split_once('/').map_or(rest, |(_, r)| r);
-    let signed_path = format!("/{}/{rest}", sign_path(&routes.signed.key_pairs[0], rest, 8));
+    let signed_path = format!(
+        "/{}/{rest}",
+        sign_path(&routes.signed.key_pairs[0], rest, 8)
+    );
     let _ = parse_request(&signed_path, &hints, &routes.signed, NOW);
 });

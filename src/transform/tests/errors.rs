@@ -53,6 +53,23 @@ fn corrupt_tiff_data_is_undecodable() {
     assert_eq!(err.status(), 422);
 }
 
+/// Found by the image_decode fuzz target: TIFFs declaring grey plus two extra samples. The
+/// flatten onto a colour background used to fail inside libvips (a 500); now a valid one
+/// transforms and a corrupt one is the data's fault.
+#[test]
+fn extra_samples_are_dropped_not_fatal() {
+    let red = |o: &mut crate::transform::ProcessingOptions| {
+        o.width = 16;
+        o.background = Some(crate::imgproxy::Rgb { r: 255, g: 0, b: 0 });
+    };
+    let valid = Bytes::from_static(include_bytes!("extra_samples.tif"));
+    let out = run(&valid, Format::Jpeg, red).expect("transformed");
+    assert_eq!(crate::transform::sniff(&out.bytes), Some(Format::Jpeg));
+    let corrupt = Bytes::from_static(include_bytes!("extra_samples_corrupt.tif"));
+    let err = run(&corrupt, Format::Jpeg, red).expect_err("corrupt strips");
+    assert_eq!(err.status(), 422, "{err:?}");
+}
+
 #[test]
 fn text_and_html_are_not_images() {
     for body in [

@@ -21,9 +21,10 @@ int
 ifg_to_processing(VipsImage *in, VipsImage **out)
 {
   VipsImage *base = vips_image_new();
-  VipsImage **t = (VipsImage **) vips_object_local_array(VIPS_OBJECT(base), 3);
+  VipsImage **t = (VipsImage **) vips_object_local_array(VIPS_OBJECT(base), 4);
   VipsInterpretation interp = vips_image_guess_interpretation(in);
   int res;
+  int keep = 0;
 
   if (in->Coding == VIPS_CODING_RAD) {
     if (vips_rad2float(in, &t[0], NULL)) {
@@ -32,6 +33,32 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
     }
     in = t[0];
     interp = vips_image_guess_interpretation(in);
+  }
+
+  /* More bands than colour plus alpha (a TIFF's extra samples, found by fuzzing) would break
+   * every later step that takes one value per colour band (flatten, embed, colourspace): keep
+   * the colour bands and the first extra one as alpha. */
+  switch (interp) {
+  case VIPS_INTERPRETATION_B_W:
+  case VIPS_INTERPRETATION_GREY16:
+    keep = 2;
+    break;
+  case VIPS_INTERPRETATION_sRGB:
+  case VIPS_INTERPRETATION_RGB16:
+    keep = 4;
+    break;
+  case VIPS_INTERPRETATION_CMYK:
+    keep = 5;
+    break;
+  default:
+    break;
+  }
+  if (keep > 0 && in->Bands > keep) {
+    if (vips_extract_band(in, &t[3], 0, "n", keep, NULL)) {
+      VIPS_UNREF(base);
+      return -1;
+    }
+    in = t[3];
   }
 
   switch (interp) {
