@@ -118,6 +118,10 @@ fn passthrough(
 }
 
 fn transform_error(e: &TransformError) -> Answer {
+    // The client sees a short message; a failure on our side is logged with libvips's words.
+    if matches!(e, TransformError::Internal(_)) {
+        tracing::warn!(error = ?e, "transform failed");
+    }
     let mut a = Answer::error(e.status(), e.message());
     if matches!(e, TransformError::Overloaded) {
         a.headers.push(("retry-after", "1".into()));

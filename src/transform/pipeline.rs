@@ -53,7 +53,7 @@ pub(crate) fn decode_err(e: VipsError) -> TransformError {
 /// during whichever step first reads them, so a loader's complaint can
 /// surface anywhere: blame the data when a loader speaks, ourselves else.
 pub(crate) fn vips_err(e: VipsError) -> TransformError {
-    const DECODER_MARKS: [&str; 15] = [
+    const DECODER_MARKS: [&str; 16] = [
         "load",
         "Premature",
         "premature",
@@ -70,8 +70,18 @@ pub(crate) fn vips_err(e: VipsError) -> TransformError {
         "tiff",
         "TIFF",
         "Decod",
+        // An encoder writing to memory cannot fail to write: the pixels feeding it could not be
+        // made, i.e. the source's lazily decoded data (seen in the soak with a bad PNG CRC when
+        // the loader's own message was taken by another worker from libvips's shared buffer).
+        "unable to write to target",
     ];
     let m = &e.0;
+    // libvips keeps one error buffer for the whole process: a worker failing at the same
+    // moment may have taken (and cleared) this failure's message. With nothing to go on, the
+    // source, which is the usual culprit after its header was read, is blamed rather than us.
+    if m.trim().is_empty() {
+        return TransformError::Undecodable("libvips gave no message".into());
+    }
     let encoder = m.contains("save") && !m.contains("load");
     if !encoder && DECODER_MARKS.iter().any(|k| m.contains(k)) {
         TransformError::Undecodable(e.0)

@@ -70,6 +70,24 @@ fn extra_samples_are_dropped_not_fatal() {
     assert_eq!(err.status(), 422, "{err:?}");
 }
 
+/// Seen in the soak: with two workers failing at once, one may find libvips's process-wide
+/// error buffer already emptied by the other, left with nothing or with only the encoder's
+/// complaint that its input failed. Such a failure blames the data (422), not us.
+#[test]
+fn a_lost_libvips_message_is_not_a_500() {
+    use crate::transform::vips::VipsError;
+    for lost in ["", " \n"] {
+        let err = pipeline::vips_err(VipsError(lost.into()));
+        assert_eq!(err.status(), 422, "{err:?}");
+    }
+    let starved = pipeline::vips_err(VipsError(
+        "vips2png: unable to write to target target".into(),
+    ));
+    assert_eq!(starved.status(), 422, "{starved:?}");
+    let encoder = pipeline::vips_err(VipsError("vips2jpeg: out of order read".into()));
+    assert_eq!(encoder.status(), 500, "{encoder:?}");
+}
+
 #[test]
 fn text_and_html_are_not_images() {
     for body in [
