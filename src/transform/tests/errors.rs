@@ -70,6 +70,23 @@ fn extra_samples_are_dropped_not_fatal() {
     assert_eq!(err.status(), 422, "{err:?}");
 }
 
+/// Seen in the soak: with two workers failing at once, one may find libvips's process-wide
+/// error buffer already emptied by the other, left with nothing or with only the encoder's
+/// complaint that its input failed. Such a failure blames the data (422), not us.
+#[test]
+fn a_lost_libvips_message_is_not_a_500() {
+    use crate::transform::vips::{UNKNOWN_ERROR, VipsError};
+    // An emptied buffer reads as UNKNOWN_ERROR (see vips::take_error).
+    let lost = pipeline::vips_err(VipsError(UNKNOWN_ERROR.into()));
+    assert_eq!(lost.status(), 422, "{lost:?}");
+    let starved = pipeline::vips_err(VipsError(
+        "vips2png: unable to write to target target".into(),
+    ));
+    assert_eq!(starved.status(), 422, "{starved:?}");
+    let encoder = pipeline::vips_err(VipsError("vips2jpeg: out of order read".into()));
+    assert_eq!(encoder.status(), 500, "{encoder:?}");
+}
+
 #[test]
 fn text_and_html_are_not_images() {
     for body in [
