@@ -79,7 +79,7 @@ pub(crate) fn vips_err(e: VipsError) -> TransformError {
     // libvips keeps one error buffer for the whole process: a worker failing at the same
     // moment may have taken (and cleared) this failure's message. With nothing to go on, the
     // source, which is the usual culprit after its header was read, is blamed rather than us.
-    if m.trim().is_empty() {
+    if m.trim().is_empty() || m == super::vips::UNKNOWN_ERROR {
         return TransformError::Undecodable("libvips gave no message".into());
     }
     let encoder = m.contains("save") && !m.contains("load");

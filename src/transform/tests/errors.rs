@@ -76,7 +76,7 @@ fn extra_samples_are_dropped_not_fatal() {
 #[test]
 fn a_lost_libvips_message_is_not_a_500() {
     use crate::transform::vips::VipsError;
-    for lost in ["", " \n"] {
+    for lost in ["", " \n", crate::transform::vips::UNKNOWN_ERROR] {
         let err = pipeline::vips_err(VipsError(lost.into()));
         assert_eq!(err.status(), 422, "{err:?}");
     }

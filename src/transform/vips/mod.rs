@@ -82,13 +82,16 @@ pub(crate) fn clear_errors() {
     unsafe { ffi::ifg_error_clear() }
 }
 
+/// The message of a failure that left libvips's error buffer empty.
+pub(crate) const UNKNOWN_ERROR: &str = "unknown libvips error";
+
 /// Copies and clears libvips's (process-global) error buffer. Call right
 /// after the failing call: another thread may append to it at any time.
 fn take_error() -> String {
     // SAFETY: returns a g_malloc'd copy (or NULL) that we free below.
     let p = unsafe { ffi::ifg_error_take() };
     if p.is_null() {
-        return "unknown libvips error".to_owned();
+        return UNKNOWN_ERROR.to_owned();
     }
     // SAFETY: p is a NUL-terminated string owned by us until ifg_free.
     let message = unsafe { CStr::from_ptr(p) }
@@ -98,7 +101,7 @@ fn take_error() -> String {
     // SAFETY: p came from g_strdup.
     unsafe { ffi::ifg_free(p.cast()) };
     if message.is_empty() {
-        "unknown libvips error".to_owned()
+        UNKNOWN_ERROR.to_owned()
     } else {
         message
     }
