@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Soak test (not part of CI): a release gateway on loopback in front of a local origin
-# (python3 -m http.server over demo/images and the bad-input corpus), driven for SOAK_MINUTES
+# (python's file server over demo/images and the bad-input corpus), driven for SOAK_MINUTES
 # by SOAK_CONCURRENCY keep-alive clients with a mix of good image requests (signed and cached,
 # unsigned and uncached, several sizes and formats), passthrough, and bad traffic (bad
 # signatures, corrupt sources, decompression bombs, oversized URLs and headers). The gateway's
@@ -44,8 +44,20 @@ socks = [socket.socket() for _ in range(3)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*[s.getsockname()[1] for s in socks])')
 
-python3 -m http.server --bind 127.0.0.1 --directory "$work/origin" "$origin_port" \
-  >"$work/origin.log" 2>&1 &
+# The origin: python's file server, but with keep-alive and a listen backlog of 1024 (http.server's
+# default of 5 refuses connections under load, which would show up as origin 502/504s).
+python3 - "$work/origin" "$origin_port" >"$work/origin.log" 2>&1 <<'PY' &
+import functools, http.server, sys
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+handler = functools.partial(Quiet, directory=sys.argv[1])
+Server(("127.0.0.1", int(sys.argv[2])), handler).serve_forever()
+PY
 pids+=($!)
 
 cat >"$work/imgforge.toml" <<EOF
