@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# Sets up and runs every check CI runs: formatting, clippy, and all tests (unit, integration
-# against the real binary and a real loopback origin, config golden tests); then the same
-# clippy and the OTLP export test for a build with `--features otlp` (off by default).
-# against the real binary and a real loopback origin, config golden tests), then a bounded run of
-# every fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each).
+# Sets up and runs every check CI runs: formatting, clippy, all tests (unit, integration against
+# the real binary and a real loopback origin, config golden tests), the same clippy and the OTLP
+# export test for a build with `--features otlp` (off by default), then a bounded run of every
+# fuzz target (scripts/fuzz.sh, FUZZ_SECONDS each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
