@@ -1,10 +1,11 @@
 //! Compiles imgforge's thin libvips binding (`src/transform/vips/*.c`)
-//! against the system libvips found by pkg-config, and links libvips.
+//! against the system libvips found by pkg-config, and links libvips and libjpeg.
 
 fn main() {
     println!("cargo:rerun-if-changed=src/transform/vips/glue.c");
     println!("cargo:rerun-if-changed=src/transform/vips/ops.c");
     println!("cargo:rerun-if-changed=src/transform/vips/glue.h");
+    println!("cargo:rerun-if-changed=src/transform/vips/jpeg.c");
     let vips = match pkg_config::Config::new()
         .atleast_version("8.13")
         .probe("vips")
@@ -21,6 +22,7 @@ fn main() {
     build
         .file("src/transform/vips/glue.c")
         .file("src/transform/vips/ops.c")
+        .file("src/transform/vips/jpeg.c")
         .warnings(true)
         .extra_warnings(true);
     // glib's headers trip -Wextra's unused-parameter in callbacks we must match.
@@ -29,4 +31,8 @@ fn main() {
         build.include(path);
     }
     build.compile("imgforge_vips_glue");
+    // jpeg.c calls libjpeg directly (libvips links it too; libvips-dev depends on libjpeg-dev).
+    if let Err(e) = pkg_config::probe_library("libjpeg") {
+        panic!("libjpeg not found by pkg-config ({e}); install libjpeg-dev (scripts/setup.sh)");
+    }
 }

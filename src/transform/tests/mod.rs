@@ -5,4 +5,5 @@ mod engine;
 mod errors;
 mod fixtures;
 mod geometry;
+mod jpeg_direct;
 mod output;

@@ -10,6 +10,8 @@ pub(crate) struct VipsImage {
     _private: [u8; 0],
 }
 
+/// `ifg_jpeg_decode`: the source needs libvips's own loader (glue.h IFG_JPEG_FALLBACK).
+pub(crate) const JPEG_FALLBACK: c_int = 1;
 pub(crate) const LOAD_JPEG: c_int = 1;
 pub(crate) const LOAD_PNG: c_int = 2;
 pub(crate) const LOAD_WEBP: c_int = 3;
@@ -37,6 +39,13 @@ unsafe extern "C" {
     pub(crate) fn ifg_tracked_mem_highwater() -> usize;
     pub(crate) fn ifg_tracked_allocs() -> c_int;
 
+    pub(crate) fn ifg_jpeg_decode(
+        buf: *const c_void,
+        len: usize,
+        shrink: c_int,
+        header: *mut VipsImage,
+        out: *mut *mut VipsImage,
+    ) -> c_int;
     pub(crate) fn ifg_load(
         buf: *const c_void,
         len: usize,

@@ -50,6 +50,12 @@ int ifg_tracked_allocs(void);
 
 /* Loading. On success the image owns `user` and calls `release` when it is
  * finally closed; on failure ownership stays with the caller. */
+/* jpeg.c: decodes a 1-or-3-component JPEG scaled by 1/shrink with libjpeg into a memory image
+ * carrying `header`'s metadata. Returns 0, -1 on a decode error, or IFG_JPEG_FALLBACK when the
+ * source (CMYK, YCCK) needs libvips's own loader. */
+#define IFG_JPEG_FALLBACK 1
+int ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, VipsImage **out);
+
 int ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
     int pages, int sequential, ifg_release_fn release, void *user, VipsImage **out);
 int ifg_new_from_pixels(const void *data, size_t len, int width, int height,

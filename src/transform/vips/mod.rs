@@ -168,6 +168,34 @@ impl Image {
         self.0.as_ptr()
     }
 
+    /// Decodes a JPEG scaled by 1/`shrink` (1, 2, 4 or 8) at once with libjpeg, with the
+    /// metadata of `header` (the same source opened by [`Image::load`]). `Ok(None)`: a
+    /// colour space only libvips's loader handles (CMYK, YCCK); load it that way.
+    pub(crate) fn decode_jpeg(
+        source: &Bytes,
+        shrink: i32,
+        header: &Image,
+    ) -> Result<Option<Image>> {
+        let mut out: *mut ffi::VipsImage = ptr::null_mut();
+        // SAFETY: the buffer is valid for len bytes for the whole (synchronous) call; the
+        // result owns a copy of the pixels, so it does not borrow `source`.
+        let rc = unsafe {
+            ffi::ifg_jpeg_decode(
+                source.as_ptr().cast(),
+                source.len(),
+                shrink,
+                header.ptr(),
+                &mut out,
+            )
+        };
+        match (rc, NonNull::new(out)) {
+            (0, Some(p)) => Ok(Some(Image(p))),
+            (ffi::JPEG_FALLBACK, _) => Ok(None),
+            (0, None) => Err(VipsError("libjpeg returned no image".into())),
+            _ => Err(VipsError(take_error())),
+        }
+    }
+
     /// Opens `source` with one decoder. Decoding is lazy: until pixels are
     /// read only the header is parsed. `shrink` is JPEG shrink-on-load (1, 2,
     /// 4, 8), `scale` WebP scale-on-load, `pages` the frames to load (-1 =

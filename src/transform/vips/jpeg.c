@@ -1,0 +1,152 @@
+/* A JPEG shrink-on-load path that calls libjpeg directly.
+ *
+ * libvips's jpegload decodes through its region and sequential-access machinery; for a 1/4 or
+ * 1/8 DCT-scaled decode that machinery costs 10-15 % of the whole job (benches/jpeg_decode_ab.c,
+ * docs/performance.md). Here the scaled image is decoded in one pass into one buffer, which
+ * becomes a memory image carrying the metadata libvips read from the header, so every later
+ * step sees what jpegload would have given it.
+ *
+ * Only the common case is handled: YCbCr/RGB (3 components) or greyscale sources. CMYK and
+ * YCCK (Adobe's inverted ink, embedded profiles) return IFG_JPEG_FALLBACK and go through
+ * libvips. Like jpegload with fail_on=truncated, a premature end of data fails the decode and
+ * other warnings are tolerated.
+ */
+#include "glue.h"
+
+#include <setjmp.h>
+#include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h> /* JWRN_JPEG_EOF */
+
+typedef struct {
+  struct jpeg_error_mgr pub;
+  jmp_buf jump;
+  int truncated;
+} ifg_jpeg_err;
+
+static void
+ifg_jpeg_error_exit(j_common_ptr info)
+{
+  ifg_jpeg_err *err = (ifg_jpeg_err *) info->err;
+  char message[JMSG_LENGTH_MAX];
+  info->err->format_message(info, message);
+  vips_error("jpegload", "%s", message);
+  longjmp(err->jump, 1);
+}
+
+static void
+ifg_jpeg_emit_message(j_common_ptr info, int level)
+{
+  ifg_jpeg_err *err = (ifg_jpeg_err *) info->err;
+  /* level -1 is a warning; a premature end means a half-grey picture, which must not be served
+   * or cached. Stop at once: the rest would only decode padding. */
+  if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) {
+    err->truncated = 1;
+    vips_error("jpegload", "Premature end of JPEG file");
+    longjmp(err->jump, 1);
+  }
+}
+
+/* Metadata libvips keeps in the image header itself, not as fields to copy. */
+static int
+ifg_is_builtin_field(const char *name)
+{
+  static const char *builtin[] = {"width", "height", "bands", "format", "coding",
+      "interpretation", "xoffset", "yoffset", "xres", "yres", "filename", "mode", NULL};
+  for (int i = 0; builtin[i]; i++)
+    if (strcmp(name, builtin[i]) == 0)
+      return 1;
+  return 0;
+}
+
+static void
+ifg_copy_fields(VipsImage *from, VipsImage *to)
+{
+  gchar **names = vips_image_get_fields(from);
+  for (int i = 0; names[i]; i++) {
+    GValue value = G_VALUE_INIT;
+    if (ifg_is_builtin_field(names[i]) || vips_image_get(from, names[i], &value))
+      continue;
+    vips_image_set(to, names[i], &value);
+    g_value_unset(&value);
+  }
+  g_strfreev(names);
+}
+
+static void
+ifg_free_pixels(VipsImage *image, gpointer pixels)
+{
+  g_free(pixels);
+}
+
+int
+ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, VipsImage **out)
+{
+  struct jpeg_decompress_struct d;
+  ifg_jpeg_err err;
+  /* volatile: assigned between setjmp and a possible longjmp, read after it. */
+  unsigned char *volatile pixels = NULL;
+  VipsImage *image;
+  size_t stride;
+  int bands;
+
+  *out = NULL;
+  memset(&err, 0, sizeof(err));
+  d.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = ifg_jpeg_error_exit;
+  err.pub.emit_message = ifg_jpeg_emit_message;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_decompress(&d);
+    g_free(pixels);
+    return -1;
+  }
+  jpeg_create_decompress(&d);
+  jpeg_mem_src(&d, (const unsigned char *) buf, (unsigned long) len);
+  jpeg_read_header(&d, TRUE);
+  switch (d.jpeg_color_space) {
+  case JCS_GRAYSCALE:
+    d.out_color_space = JCS_GRAYSCALE;
+    bands = 1;
+    break;
+  case JCS_YCbCr:
+  case JCS_RGB:
+    d.out_color_space = JCS_RGB;
+    bands = 3;
+    break;
+  default:
+    jpeg_destroy_decompress(&d);
+    return IFG_JPEG_FALLBACK;
+  }
+  d.scale_num = 1;
+  d.scale_denom = (unsigned int) VIPS_CLIP(1, shrink, 8);
+  jpeg_start_decompress(&d);
+  stride = (size_t) d.output_width * bands;
+  pixels = g_try_malloc(stride * d.output_height);
+  if (!pixels) {
+    vips_error("jpegload", "out of memory for %ux%u pixels", d.output_width, d.output_height);
+    jpeg_destroy_decompress(&d);
+    return -1;
+  }
+  while (d.output_scanline < d.output_height) {
+    JSAMPROW row = pixels + stride * d.output_scanline;
+    jpeg_read_scanlines(&d, &row, 1);
+  }
+  jpeg_finish_decompress(&d);
+
+  image = vips_image_new_from_memory(pixels, stride * d.output_height, (int) d.output_width,
+      (int) d.output_height, bands, VIPS_FORMAT_UCHAR);
+  jpeg_destroy_decompress(&d);
+  if (!image) {
+    g_free(pixels);
+    return -1;
+  }
+  g_signal_connect(image, "postclose", G_CALLBACK(ifg_free_pixels), pixels);
+  image->Type = bands == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
+  image->Xres = header->Xres;
+  image->Yres = header->Yres;
+  ifg_copy_fields(header, image);
+  *out = image;
+  return 0;
+}
