@@ -13,14 +13,7 @@ use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const ROUTES: &str = r#"
-[[site.route]]
-prefix = "/img"
-kind = "imgproxy"
-allow_unsigned = true
-[[site.route]]
-prefix = "/"
-"#;
+use common::IMAGE_ROUTES as ROUTES;
 
 /// Frames are let through so that the frame-count bomb meets the resolution limit.
 async fn gateway(origin: &Origin) -> Gateway {

@@ -7,16 +7,7 @@ use common::*;
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-const IMG_ROUTES: &str = r#"
-[[site.route]]
-prefix = "/img"
-kind = "imgproxy"
-allow_unsigned = true
-[[site.route]]
-prefix = "/"
-cache = true
-cache_ttl = "1m"
-"#;
+use common::IMAGE_ROUTES_CACHED_ROOT as IMG_ROUTES;
 
 /// A gateway with the image routes above in front of `origin`.
 async fn img_gateway(origin: &Origin) -> Gateway {

@@ -10,16 +10,7 @@ use std::time::{Duration, Instant};
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-const ROUTES: &str = r#"
-[[site.route]]
-prefix = "/img"
-kind = "imgproxy"
-allow_unsigned = true
-[[site.route]]
-prefix = "/"
-cache = true
-cache_ttl = "1m"
-"#;
+use common::IMAGE_ROUTES_CACHED_ROOT as ROUTES;
 
 /// A gateway in front of `origin` with a 1 s download/transform budget.
 async fn gateway(origin: &RawOrigin) -> Gateway {

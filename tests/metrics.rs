@@ -8,14 +8,7 @@ use common::*;
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-const ROUTES: &str = r#"
-[[site.route]]
-prefix = "/img"
-kind = "imgproxy"
-allow_unsigned = true
-[[site.route]]
-prefix = "/"
-"#;
+use common::IMAGE_ROUTES as ROUTES;
 
 /// `n` different PNG sources `a0.png`, `a1.png`, … (different sizes, so different bytes).
 fn put_sources(origin: &Origin, n: u32) {

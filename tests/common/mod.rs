@@ -511,6 +511,29 @@ pub fn tree(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     dir
 }
 
+/// The routes most image tests put after a site: an unsigned imgproxy route at `/img` and a
+/// plain proxy route for everything else.
+pub const IMAGE_ROUTES: &str = r#"
+[[site.route]]
+prefix = "/img"
+kind = "imgproxy"
+allow_unsigned = true
+[[site.route]]
+prefix = "/"
+"#;
+
+/// [`IMAGE_ROUTES`] with the proxy route cached for a minute.
+pub const IMAGE_ROUTES_CACHED_ROOT: &str = r#"
+[[site.route]]
+prefix = "/img"
+kind = "imgproxy"
+allow_unsigned = true
+[[site.route]]
+prefix = "/"
+cache = true
+cache_ttl = "1m"
+"#;
+
 /// TOML for a site with HTTP origin servers.
 pub fn site(name: &str, hosts: &[&str], servers: &[SocketAddr], origin_extra: &str) -> String {
     let hosts: Vec<String> = hosts.iter().map(|h| format!("{h:?}")).collect();

@@ -23,7 +23,6 @@
 typedef struct {
   struct jpeg_error_mgr pub;
   jmp_buf jump;
-  int truncated;
 } ifg_jpeg_err;
 
 static void
@@ -43,7 +42,6 @@ ifg_jpeg_emit_message(j_common_ptr info, int level)
   /* level -1 is a warning; a premature end means a half-grey picture, which must not be served
    * or cached. Stop at once: the rest would only decode padding. */
   if (level < 0 && info->err->msg_code == JWRN_JPEG_EOF) {
-    err->truncated = 1;
     vips_error("jpegload", "Premature end of JPEG file");
     longjmp(err->jump, 1);
   }
