@@ -338,7 +338,9 @@ const UPGRADE_HANDOVER: Duration = Duration::from_secs(5);
 /// once the listeners are closed (`listening_for`), at the latest `grace` later.
 fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Duration) {
     // A connection accepted just before the listeners closed is not a request yet (its header
-    // may still be on the way), so "drained" means no request in flight for a whole second.
+    // may still be on the way), so "drained" means no request in flight and no connection open
+    // (idle keep-alive ones are closed by the edge's cleanup, see `edge::connections`) for a
+    // whole second.
     const QUIET: Duration = Duration::from_secs(1);
     const POLL: Duration = Duration::from_millis(25);
     std::thread::spawn(move || {
@@ -347,7 +349,7 @@ fn exit_when_drained(shared: Arc<Shared>, listening_for: Duration, grace: Durati
         let mut idle_since: Option<Instant> = None;
         loop {
             let in_flight = shared.metrics.in_flight.get();
-            if in_flight > 0 {
+            if in_flight > 0 || shared.metrics.connections.open.get() > 0 {
                 idle_since = None;
             } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= QUIET {
                 tracing::info!(

@@ -14,6 +14,14 @@
 //! become the resource exhaustion the cap is there to prevent: the public listeners hold at most
 //! twice `max_connections` sockets. HTTP/2 connections (TLS with ALPN `h2`) are closed without a
 //! reply, as an HTTP/1.1 status line would be garbage to them.
+//!
+//! The wrapper also owns the last step of a graceful stop. Pingora's HTTP apps, on `cleanup`,
+//! drop every connection still waiting for a request head, and that includes one accepted a
+//! moment before the accept loop stopped whose request is still in flight in the kernel: its
+//! client sees the connection close with nothing in reply (seen once in CI as a failed request
+//! during a binary upgrade). So `cleanup` first lets open connections [`SETTLE`]: those with a
+//! request on the way are served (with `Connection: close`, the process is stopping), idle
+//! keep-alive ones are dropped as before once the settle time is over.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +49,9 @@ too many connections\n";
 pub const LINGER: Duration = Duration::from_secs(1);
 /// How much of a refused connection's request is read (and discarded) at most.
 pub const LINGER_BYTES: usize = 64 * 1024;
+/// How long `cleanup` waits for open connections to finish on their own before the inner app
+/// drops those still waiting for a request; it returns as soon as none is open.
+pub const SETTLE: Duration = Duration::from_millis(500);
 
 /// A [`ServerApp`] that admits at most `max_connections` connections to `inner` at once.
 pub struct ConnectionCap<A> {
@@ -102,6 +113,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ConnectionCap<A> {
     }
 
     async fn cleanup(&self) {
+        let deadline = tokio::time::Instant::now() + SETTLE;
+        while self.limit.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.inner.cleanup().await;
     }
 }
