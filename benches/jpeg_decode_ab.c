@@ -11,56 +11,19 @@
  * not a loader. */
 #include <stdio.h> /* before jpeglib.h, which uses FILE and size_t */
 #include <stdlib.h>
-#include <time.h>
 #include <vips/vips.h>
 #include <jpeglib.h>
 
-static double cpu_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static void free_pixels(VipsImage *image, gpointer pixels) {
-  (void) image;
-  g_free(pixels);
-}
-
-static VipsImage *libjpeg_direct(const unsigned char *buf, size_t len, int shrink) {
-  struct jpeg_decompress_struct d;
-  struct jpeg_error_mgr err;
-  d.err = jpeg_std_error(&err);
-  jpeg_create_decompress(&d);
-  jpeg_mem_src(&d, buf, len);
-  jpeg_read_header(&d, TRUE);
-  d.scale_num = 1;
-  d.scale_denom = shrink;
-  d.out_color_space = JCS_RGB;
-  jpeg_start_decompress(&d);
-  size_t stride = (size_t) d.output_width * 3;
-  unsigned char *pixels = g_malloc(stride * d.output_height);
-  while (d.output_scanline < d.output_height) {
-    JSAMPROW row = pixels + stride * d.output_scanline;
-    jpeg_read_scanlines(&d, &row, 1);
-  }
-  int w = d.output_width, h = d.output_height;
-  jpeg_finish_decompress(&d);
-  jpeg_destroy_decompress(&d);
-  VipsImage *image = vips_image_new_from_memory(pixels, stride * h, w, h, 3, VIPS_FORMAT_UCHAR);
-  g_signal_connect(image, "postclose", G_CALLBACK(free_pixels), pixels);
-  return image;
-}
+#include "probe_jpeg.h"
 
 int main(int argc, char **argv) {
-  if (argc != 5 || VIPS_INIT(argv[0])) {
+  if (argc != 5) {
     fprintf(stderr, "usage: %s FILE.jpg MODE(0|1) ITERATIONS SHRINK\n", argv[0]);
     return 2;
   }
-  vips_cache_set_max(0);
-  vips_concurrency_set(1);
-  gchar *buf;
   gsize len;
-  if (!g_file_get_contents(argv[1], &buf, &len, NULL))
+  gchar *buf = probe_start(argv[0], argv[1], &len);
+  if (!buf)
     return 1;
   int mode = atoi(argv[2]), n = atoi(argv[3]), shrink = atoi(argv[4]);
   double t0 = 0;

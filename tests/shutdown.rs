@@ -4,14 +4,21 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_an_inflight_request_finish() {
+/// A gateway with one site `s.test` in front of a fresh origin, with `grace` as its grace
+/// period; the origin is returned so that it lives as long as the test.
+async fn one_site(grace: &str) -> (Origin, Gateway) {
     let o = Origin::start("o").await;
-    let mut gw = Gateway::builder()
-        .grace("10s")
+    let gw = Gateway::builder()
+        .grace(grace)
         .config(&site("s", &["s.test"], &[o.addr], ""))
         .start()
         .await;
+    (o, gw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_inflight_request_finish() {
+    let (_o, mut gw) = one_site("10s").await;
     let req = gw
         .request(reqwest::Method::GET, "s.test", "/slow/1500")
         .send();
@@ -43,12 +50,7 @@ async fn sigterm_lets_an_inflight_request_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_gateway_exits_promptly_on_sigterm() {
-    let o = Origin::start("o").await;
-    let mut gw = Gateway::builder()
-        .grace("30s")
-        .config(&site("s", &["s.test"], &[o.addr], ""))
-        .start()
-        .await;
+    let (_o, mut gw) = one_site("30s").await;
     assert_eq!(gw.admin("/readyz").await.0, 200);
     gw.signal(libc::SIGTERM);
     let code = tokio::task::block_in_place(|| gw.wait_exit(Duration::from_secs(5)));
@@ -61,12 +63,7 @@ async fn idle_gateway_exits_promptly_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_accepted_before_sigterm_is_still_served() {
     use std::io::{Read, Write};
-    let o = Origin::start("o").await;
-    let mut gw = Gateway::builder()
-        .grace("10s")
-        .config(&site("s", &["s.test"], &[o.addr], ""))
-        .start()
-        .await;
+    let (_o, mut gw) = one_site("10s").await;
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", gw.port)).expect("connect");
     conn.set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
