@@ -1,11 +1,12 @@
 //! Compiles imgforge's thin libvips binding (`src/transform/vips/*.c`)
-//! against the system libvips found by pkg-config, and links libvips and libjpeg.
+//! against the system libvips found by pkg-config, and links libvips, libjpeg and libwebp.
 
 fn main() {
     println!("cargo:rerun-if-changed=src/transform/vips/glue.c");
     println!("cargo:rerun-if-changed=src/transform/vips/ops.c");
     println!("cargo:rerun-if-changed=src/transform/vips/glue.h");
     println!("cargo:rerun-if-changed=src/transform/vips/jpeg.c");
+    println!("cargo:rerun-if-changed=src/transform/vips/webp.c");
     let vips = match pkg_config::Config::new()
         .atleast_version("8.13")
         .probe("vips")
@@ -23,6 +24,7 @@ fn main() {
         .file("src/transform/vips/glue.c")
         .file("src/transform/vips/ops.c")
         .file("src/transform/vips/jpeg.c")
+        .file("src/transform/vips/webp.c")
         .warnings(true)
         .extra_warnings(true);
     // glib's headers trip -Wextra's unused-parameter in callbacks we must match.
@@ -34,5 +36,9 @@ fn main() {
     // jpeg.c calls libjpeg directly (libvips links it too; libvips-dev depends on libjpeg-dev).
     if let Err(e) = pkg_config::probe_library("libjpeg") {
         panic!("libjpeg not found by pkg-config ({e}); install libjpeg-dev (scripts/setup.sh)");
+    }
+    // webp.c calls libwebp directly (libvips-dev depends on libwebp-dev).
+    if let Err(e) = pkg_config::probe_library("libwebp") {
+        panic!("libwebp not found by pkg-config ({e}); install libwebp-dev (scripts/setup.sh)");
     }
 }

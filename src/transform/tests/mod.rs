@@ -7,3 +7,4 @@ mod fixtures;
 mod geometry;
 mod jpeg_direct;
 mod output;
+mod webp_direct;

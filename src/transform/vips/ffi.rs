@@ -12,6 +12,9 @@ pub(crate) struct VipsImage {
 
 /// `ifg_jpeg_decode`: the source needs libvips's own loader (glue.h IFG_JPEG_FALLBACK).
 pub(crate) const JPEG_FALLBACK: c_int = 1;
+/// `ifg_webp_encode`: the image needs libvips's saver (glue.h IFG_WEBP_FALLBACK).
+#[cfg(test)]
+pub(crate) const WEBP_FALLBACK: c_int = 1;
 pub(crate) const LOAD_JPEG: c_int = 1;
 pub(crate) const LOAD_PNG: c_int = 2;
 pub(crate) const LOAD_WEBP: c_int = 3;
@@ -196,6 +199,24 @@ unsafe extern "C" {
         format: c_int,
         quality: c_int,
         option: c_int,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+    ) -> c_int;
+
+    /// webp.c's direct encoder, or WEBP_FALLBACK (tests compare it with libvips's).
+    #[cfg(test)]
+    pub(crate) fn ifg_webp_encode(
+        input: *mut VipsImage,
+        quality: c_int,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+    ) -> c_int;
+
+    /// libvips's webpsave, as ifg_save calls it when webp.c falls back.
+    #[cfg(test)]
+    pub(crate) fn ifg_save_libvips_webp(
+        input: *mut VipsImage,
+        quality: c_int,
         buf: *mut *mut c_void,
         len: *mut usize,
     ) -> c_int;

@@ -311,6 +311,29 @@ ifg_copy_memory(VipsImage *in, VipsImage **out)
 }
 
 int
+ifg_has_metadata(VipsImage *in)
+{
+  int orientation = 1;
+  /* An orientation tag is written as EXIF even when there is no exif-data. */
+  if (vips_image_get_typeof(in, VIPS_META_ORIENTATION) &&
+      vips_image_get_int(in, VIPS_META_ORIENTATION, &orientation))
+    vips_error_clear();
+  return orientation != 1 || vips_image_get_typeof(in, VIPS_META_EXIF_NAME) ||
+      vips_image_get_typeof(in, VIPS_META_XMP_NAME) ||
+      vips_image_get_typeof(in, VIPS_META_ICC_NAME);
+}
+
+int
+ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len)
+{
+  /* Without "strip", libvips writes an EXIF block (resolution, orientation) of its own. */
+  return vips_webpsave_buffer(in, buf, len, "Q", quality, "effort", 4, "strip",
+             !ifg_has_metadata(in), NULL)
+      ? -1
+      : 0;
+}
+
+int
 ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t *len)
 {
   int res;
@@ -320,7 +343,7 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
   switch (format) {
   case IFG_SAVE_JPEG:
     res = vips_jpegsave_buffer(in, buf, len, "Q", quality, "optimize_coding", TRUE,
-        "interlace", option ? TRUE : FALSE, NULL);
+        "interlace", option ? TRUE : FALSE, "strip", !ifg_has_metadata(in), NULL);
     break;
   case IFG_SAVE_PNG: {
     int bits = ifg_palette_bits(in);
@@ -333,7 +356,9 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
     break;
   }
   case IFG_SAVE_WEBP:
-    res = vips_webpsave_buffer(in, buf, len, "Q", quality, "effort", 4, NULL);
+    res = ifg_webp_encode(in, quality, buf, len);
+    if (res == IFG_WEBP_FALLBACK)
+      res = ifg_save_libvips_webp(in, quality, buf, len);
     break;
   case IFG_SAVE_GIF: {
     int bits = ifg_palette_bits(in);

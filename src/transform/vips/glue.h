@@ -56,6 +56,12 @@ int ifg_tracked_allocs(void);
 #define IFG_JPEG_FALLBACK 1
 int ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, VipsImage **out);
 
+/* webp.c: encodes a single-frame 8-bit sRGB image (3 or 4 bands) without metadata with libwebp
+ * as webpsave would. Returns 0, -1 on an encoder error, or IFG_WEBP_FALLBACK when the image needs
+ * libvips's saver (animation, metadata, other formats). */
+#define IFG_WEBP_FALLBACK 1
+int ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len);
+
 int ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
     int pages, int sequential, ifg_release_fn release, void *user, VipsImage **out);
 int ifg_new_from_pixels(const void *data, size_t len, int width, int height,
@@ -102,5 +108,10 @@ int ifg_finish(VipsImage *in, VipsImage **out, int strip, int keep_copyright,
 /* Saving: `*buf` is g_malloc'd, release it with ifg_free(). `option` is the
  * JPEG progressive flag or the AVIF speed (0..=9); unused otherwise. */
 int ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t *len);
+/* Whether any metadata a saver would write (EXIF, XMP, ICC, an orientation other than 1) is
+ * left on the image. */
+int ifg_has_metadata(VipsImage *in);
+/* What ifg_save does for WebP when webp.c falls back: libvips's webpsave. */
+int ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len);
 
 #endif

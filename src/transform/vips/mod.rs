@@ -508,6 +508,34 @@ impl Image {
         })
     }
 
+    /// WebP through webp.c's direct encoder (`Ok(None)`: it falls back) or, with
+    /// `libvips`, through libvips's webpsave: the two halves of `save(Saver::Webp)`.
+    #[cfg(test)]
+    pub(crate) fn save_webp_by(&self, libvips: bool, quality: u8) -> Result<Option<Vec<u8>>> {
+        let mut buf: *mut c_void = ptr::null_mut();
+        let mut len = 0usize;
+        let q = c_int::from(quality.clamp(1, 100));
+        // SAFETY: as in `save`.
+        let rc = unsafe {
+            if libvips {
+                ffi::ifg_save_libvips_webp(self.ptr(), q, &mut buf, &mut len)
+            } else {
+                ffi::ifg_webp_encode(self.ptr(), q, &mut buf, &mut len)
+            }
+        };
+        if rc == ffi::WEBP_FALLBACK {
+            return Ok(None);
+        }
+        check(rc)?;
+        if buf.is_null() {
+            return Err(VipsError("encoder returned no data".into()));
+        }
+        // SAFETY: as in `save`.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        unsafe { ffi::ifg_free(buf) };
+        Ok(Some(bytes))
+    }
+
     /// Encodes the image (this is where a lazy pipeline actually runs).
     pub(crate) fn save(&self, saver: Saver, quality: u8) -> Result<Vec<u8>> {
         let (code, option) = match saver {

@@ -492,6 +492,11 @@ ifg_finish(VipsImage *in, VipsImage **out, int strip, int keep_copyright, int ke
   if (strip) {
     StripOptions opts = { keep_copyright, keep_profile, animated };
     vips_image_map(*out, strip_field, &opts);
+    /* Kept for its copyright tags only: without them libvips would still write an EXIF block
+     * (orientation, resolution) into a stripped result. */
+    if (keep_copyright && !vips_image_get_typeof(*out, "exif-ifd0-Copyright") &&
+        !vips_image_get_typeof(*out, "exif-ifd0-Artist"))
+      vips_image_remove(*out, VIPS_META_EXIF_NAME);
   }
   else if (rotated) {
     vips_image_remove(*out, VIPS_META_ORIENTATION);
