@@ -203,6 +203,26 @@ unsafe extern "C" {
         len: *mut usize,
     ) -> c_int;
 
+    /// jpeg.c's direct encoder, or JPEG_FALLBACK (tests compare it with libvips's).
+    #[cfg(test)]
+    pub(crate) fn ifg_jpeg_encode(
+        input: *mut VipsImage,
+        quality: c_int,
+        progressive: c_int,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+    ) -> c_int;
+
+    /// libvips's jpegsave, as ifg_save calls it when jpeg.c falls back.
+    #[cfg(test)]
+    pub(crate) fn ifg_save_libvips_jpeg(
+        input: *mut VipsImage,
+        quality: c_int,
+        progressive: c_int,
+        buf: *mut *mut c_void,
+        len: *mut usize,
+    ) -> c_int;
+
     /// webp.c's direct encoder, or WEBP_FALLBACK (tests compare it with libvips's).
     #[cfg(test)]
     pub(crate) fn ifg_webp_encode(

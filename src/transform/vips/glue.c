@@ -324,6 +324,15 @@ ifg_has_metadata(VipsImage *in)
 }
 
 int
+ifg_save_libvips_jpeg(VipsImage *in, int quality, int progressive, void **buf, size_t *len)
+{
+  return vips_jpegsave_buffer(in, buf, len, "Q", quality, "optimize_coding", TRUE, "interlace",
+             progressive ? TRUE : FALSE, "strip", !ifg_has_metadata(in), NULL)
+      ? -1
+      : 0;
+}
+
+int
 ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len)
 {
   /* Without "strip", libvips writes an EXIF block (resolution, orientation) of its own. */
@@ -342,8 +351,9 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
   *len = 0;
   switch (format) {
   case IFG_SAVE_JPEG:
-    res = vips_jpegsave_buffer(in, buf, len, "Q", quality, "optimize_coding", TRUE,
-        "interlace", option ? TRUE : FALSE, "strip", !ifg_has_metadata(in), NULL);
+    res = ifg_jpeg_encode(in, quality, option, buf, len);
+    if (res == IFG_JPEG_FALLBACK)
+      res = ifg_save_libvips_jpeg(in, quality, option, buf, len);
     break;
   case IFG_SAVE_PNG: {
     int bits = ifg_palette_bits(in);

@@ -55,6 +55,11 @@ int ifg_tracked_allocs(void);
  * source (CMYK, YCCK) needs libvips's own loader. */
 #define IFG_JPEG_FALLBACK 1
 int ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, VipsImage **out);
+/* jpeg.c: encodes a single-frame 8-bit sRGB or greyscale image without metadata as jpegsave
+ * would. Returns 0, -1 on an encoder error, or IFG_JPEG_FALLBACK when libvips's saver is needed. */
+int ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
+/* What ifg_save does for JPEG when jpeg.c falls back: libvips's jpegsave. */
+int ifg_save_libvips_jpeg(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 
 /* webp.c: encodes a single-frame 8-bit sRGB image (3 or 4 bands) without metadata with libwebp
  * as webpsave would. Returns 0, -1 on an encoder error, or IFG_WEBP_FALLBACK when the image needs

@@ -15,6 +15,7 @@
 
 #include <setjmp.h>
 #include <stdio.h> /* before jpeglib.h, which uses FILE */
+#include <stdlib.h>
 #include <string.h>
 
 #include <jpeglib.h>
@@ -146,5 +147,76 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
   image->Yres = header->Yres;
   ifg_copy_fields(header, image);
   *out = image;
+  return 0;
+}
+
+/* The encode half: a JPEG result — 8-bit sRGB or greyscale, one frame, no metadata left —
+ * written by libjpeg with jpegsave's settings (quality, Huffman optimisation, chroma 4:2:0 below
+ * Q 90 and 4:4:4 from it, optional progressive scans, no APP segments). libvips's
+ * saver machinery around the same libjpeg calls costs about 0.8 ms of a 400 px thumbnail
+ * (benches/pipeline_stages.c). Anything else returns IFG_JPEG_FALLBACK. */
+int
+ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t *len)
+{
+  VipsInterpretation interp = vips_image_guess_interpretation(in);
+  int gray;
+
+  if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE ||
+      vips_image_get_page_height(in) != in->Ysize || ifg_has_metadata(in))
+    return IFG_JPEG_FALLBACK;
+  if (in->Bands == 3 && interp == VIPS_INTERPRETATION_sRGB)
+    gray = 0;
+  else if (in->Bands == 1 && interp == VIPS_INTERPRETATION_B_W)
+    gray = 1;
+  else
+    return IFG_JPEG_FALLBACK;
+
+  VipsImage *mem = vips_image_copy_memory(in);
+  if (!mem)
+    return -1;
+
+  struct jpeg_compress_struct c;
+  ifg_jpeg_err err;
+  unsigned char *outbuf = NULL;
+  unsigned long outlen = 0;
+  memset(&err, 0, sizeof(err));
+  c.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = ifg_jpeg_error_exit;
+  if (setjmp(err.jump)) {
+    jpeg_destroy_compress(&c);
+    g_object_unref(mem);
+    return -1;
+  }
+  jpeg_create_compress(&c);
+  jpeg_mem_dest(&c, &outbuf, &outlen);
+  c.image_width = (JDIMENSION) mem->Xsize;
+  c.image_height = (JDIMENSION) mem->Ysize;
+  c.input_components = gray ? 1 : 3;
+  c.in_color_space = gray ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(&c);
+  jpeg_set_quality(&c, quality, TRUE);
+  c.optimize_coding = TRUE;
+  if (!gray && quality >= 90) {
+    c.comp_info[0].h_samp_factor = 1;
+    c.comp_info[0].v_samp_factor = 1;
+  }
+  if (progressive)
+    jpeg_simple_progression(&c);
+  /* Nothing to keep means no APP segment at all: jpegsave with "strip" writes no JFIF either. */
+  c.write_JFIF_header = FALSE;
+  jpeg_start_compress(&c, TRUE);
+  size_t stride = VIPS_IMAGE_SIZEOF_LINE(mem);
+  VipsPel *pixels = VIPS_IMAGE_ADDR(mem, 0, 0);
+  while (c.next_scanline < c.image_height) {
+    JSAMPROW row = pixels + stride * c.next_scanline;
+    jpeg_write_scanlines(&c, &row, 1);
+  }
+  jpeg_finish_compress(&c);
+  jpeg_destroy_compress(&c);
+  g_object_unref(mem);
+  /* The caller frees with g_free; libjpeg allocated with malloc. */
+  *buf = g_memdup2(outbuf, outlen);
+  *len = outlen;
+  free(outbuf);
   return 0;
 }

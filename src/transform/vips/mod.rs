@@ -508,21 +508,37 @@ impl Image {
         })
     }
 
-    /// WebP through webp.c's direct encoder (`Ok(None)`: it falls back) or, with
-    /// `libvips`, through libvips's webpsave: the two halves of `save(Saver::Webp)`.
+    /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or,
+    /// with `libvips`, through libvips's saver: the two halves of `save` for those formats.
     #[cfg(test)]
-    pub(crate) fn save_webp_by(&self, libvips: bool, quality: u8) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn save_by(
+        &self,
+        saver: Saver,
+        libvips: bool,
+        quality: u8,
+    ) -> Result<Option<Vec<u8>>> {
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len = 0usize;
         let q = c_int::from(quality.clamp(1, 100));
         // SAFETY: as in `save`.
         let rc = unsafe {
-            if libvips {
-                ffi::ifg_save_libvips_webp(self.ptr(), q, &mut buf, &mut len)
-            } else {
-                ffi::ifg_webp_encode(self.ptr(), q, &mut buf, &mut len)
+            match (saver, libvips) {
+                (Saver::Jpeg { progressive }, false) => {
+                    let p = c_int::from(progressive);
+                    ffi::ifg_jpeg_encode(self.ptr(), q, p, &mut buf, &mut len)
+                }
+                (Saver::Jpeg { progressive }, true) => {
+                    let p = c_int::from(progressive);
+                    ffi::ifg_save_libvips_jpeg(self.ptr(), q, p, &mut buf, &mut len)
+                }
+                (Saver::Webp, false) => ffi::ifg_webp_encode(self.ptr(), q, &mut buf, &mut len),
+                (Saver::Webp, true) => {
+                    ffi::ifg_save_libvips_webp(self.ptr(), q, &mut buf, &mut len)
+                }
+                _ => return Err(VipsError("no direct encoder for this format".into())),
             }
         };
+        // JPEG_FALLBACK and WEBP_FALLBACK share the value 1.
         if rc == ffi::WEBP_FALLBACK {
             return Ok(None);
         }

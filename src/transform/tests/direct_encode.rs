@@ -1,5 +1,5 @@
-//! The direct libwebp encoder (vips/webp.c) must write the bitstream libvips's webpsave writes,
-//! and leave to libvips whatever it does not handle.
+//! The direct encoders (vips/jpeg.c for JPEG, vips/webp.c for WebP) must write what libvips's
+//! savers write, and leave to libvips whatever they do not handle.
 
 use super::fixtures::*;
 use crate::transform::Format;
@@ -51,11 +51,11 @@ fn direct_encode_writes_libvips_bitstream() {
     for (bands, q) in [(3, 80), (4, 79), (3, 30)] {
         let img = gradient(301, 157, bands);
         let direct = img
-            .save_webp_by(false, q)
+            .save_by(Saver::Webp, false, q)
             .expect("direct encode")
             .expect("handled directly");
         let vips = img
-            .save_webp_by(true, q)
+            .save_by(Saver::Webp, true, q)
             .expect("libvips encode")
             .expect("libvips never falls back");
         assert_eq!(
@@ -72,17 +72,66 @@ fn direct_encode_writes_libvips_bitstream() {
 }
 
 #[test]
-fn metadata_grey_and_animation_go_to_libvips() {
+fn direct_jpeg_is_byte_for_byte_libvips() {
     init();
-    let grey = gradient(64, 32, 1);
-    assert!(grey.save_webp_by(false, 80).expect("encode").is_none());
+    // 4:2:0 below Q 90, 4:4:4 from it; greyscale; progressive scans
+    for (bands, q, progressive) in [
+        (3, 80, false),
+        (3, 95, false),
+        (1, 80, false),
+        (3, 75, true),
+    ] {
+        let img = gradient(301, 157, bands);
+        let saver = Saver::Jpeg { progressive };
+        let direct = img
+            .save_by(saver, false, q)
+            .expect("direct encode")
+            .expect("handled directly");
+        let vips = img
+            .save_by(saver, true, q)
+            .expect("libvips encode")
+            .expect("libvips never falls back");
+        assert!(
+            direct == vips,
+            "bands {bands} q {q} progressive {progressive}: {} vs {} bytes",
+            direct.len(),
+            vips.len()
+        );
+        assert_eq!(decode(&direct).bands(), bands);
+    }
     let tagged = decode(&save(
         &gradient(64, 32, 3)
             .with_orientation(6)
             .expect("orientation"),
         Saver::Jpeg { progressive: false },
     ));
-    assert!(tagged.save_webp_by(false, 80).expect("encode").is_none());
+    let saver = Saver::Jpeg { progressive: false };
+    assert!(tagged.save_by(saver, false, 80).expect("encode").is_none());
+    let rgba = gradient(64, 32, 4);
+    assert!(rgba.save_by(saver, false, 80).expect("encode").is_none());
+}
+
+#[test]
+fn metadata_grey_and_animation_go_to_libvips() {
+    init();
+    let grey = gradient(64, 32, 1);
+    assert!(
+        grey.save_by(Saver::Webp, false, 80)
+            .expect("encode")
+            .is_none()
+    );
+    let tagged = decode(&save(
+        &gradient(64, 32, 3)
+            .with_orientation(6)
+            .expect("orientation"),
+        Saver::Jpeg { progressive: false },
+    ));
+    assert!(
+        tagged
+            .save_by(Saver::Webp, false, 80)
+            .expect("encode")
+            .is_none()
+    );
     // through the pipeline: metadata kept on request ends up in the WebP container
     let src = save(
         &gradient(64, 32, 3)
