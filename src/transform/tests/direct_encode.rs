@@ -3,7 +3,7 @@
 
 use super::fixtures::*;
 use crate::transform::Format;
-use crate::transform::vips::{Image, Saver};
+use crate::transform::vips::Saver;
 
 /// The chunks of a RIFF/WebP file, as (fourcc, payload).
 fn chunks(webp: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -27,22 +27,6 @@ fn bitstream(webp: &[u8]) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .filter(|(c, _)| c == "VP8 " || c == "ALPH")
         .collect()
-}
-
-fn gradient(w: u32, h: u32, bands: u32) -> Image {
-    let mut px = Vec::with_capacity((w * h * bands) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            let v = [
-                (x * 255 / w) as u8,
-                (y * 255 / h) as u8,
-                ((x * y) % 256) as u8,
-                (255 - x * 255 / w) as u8,
-            ];
-            px.extend_from_slice(&v[..bands as usize]);
-        }
-    }
-    image(&px, w, h, bands)
 }
 
 #[test]

@@ -139,3 +139,21 @@ pub(super) fn ok(source: &Bytes, format: Format, f: impl FnOnce(&mut ProcessingO
         Err(e) => panic!("transform failed: {e}"),
     }
 }
+
+/// A `w`×`h` image of 1–4 bands with gradients in every band (detail for codecs and scaled
+/// decodes to get wrong).
+pub(super) fn gradient(w: u32, h: u32, bands: u32) -> Image {
+    let mut px = Vec::with_capacity((w * h * bands) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let v = [
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                ((x * y) % 256) as u8,
+                (255 - x * 255 / w) as u8,
+            ];
+            px.extend_from_slice(&v[..bands as usize]);
+        }
+    }
+    image(&px, w, h, bands)
+}

@@ -7,20 +7,9 @@ use super::fixtures::*;
 use crate::transform::vips::{Image, Loader, Saver};
 use crate::transform::{Format, TransformError};
 
-/// A 1024x512 JPEG with gradients (so a scaled decode has detail to get wrong).
+/// A JPEG with gradients (so a scaled decode has detail to get wrong).
 fn photo(w: u32, h: u32, bands: u32) -> Bytes {
-    let mut px = Vec::with_capacity((w * h * bands) as usize);
-    for y in 0..h {
-        for x in 0..w {
-            let rgb = [
-                (x * 255 / w) as u8,
-                (y * 255 / h) as u8,
-                ((x + y) % 256) as u8,
-            ];
-            px.extend_from_slice(&rgb[..bands as usize]);
-        }
-    }
-    save(&image(&px, w, h, bands), Saver::Jpeg { progressive: false })
+    save(&gradient(w, h, bands), Saver::Jpeg { progressive: false })
 }
 
 fn both(src: &Bytes, shrink: i32) -> (Image, Image) {
