@@ -8,3 +8,4 @@ mod fixtures;
 mod geometry;
 mod jpeg_direct;
 mod output;
+mod resample;

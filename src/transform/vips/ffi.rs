@@ -15,6 +15,9 @@ pub(crate) const JPEG_FALLBACK: c_int = 1;
 /// `ifg_webp_encode`: the image needs libvips's saver (glue.h IFG_WEBP_FALLBACK).
 #[cfg(test)]
 pub(crate) const WEBP_FALLBACK: c_int = 1;
+/// `ifg_resample_down`: the image needs vips_resize (glue.h IFG_RESAMPLE_FALLBACK).
+#[cfg(test)]
+pub(crate) const RESAMPLE_FALLBACK: c_int = 1;
 pub(crate) const LOAD_JPEG: c_int = 1;
 pub(crate) const LOAD_PNG: c_int = 2;
 pub(crate) const LOAD_WEBP: c_int = 3;
@@ -231,6 +234,28 @@ unsafe extern "C" {
         buf: *mut *mut c_void,
         len: *mut usize,
     ) -> c_int;
+
+    /// resample.c's downscale, or RESAMPLE_FALLBACK (tests compare it with vips_resize).
+    #[cfg(test)]
+    pub(crate) fn ifg_resample_down(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        hscale: c_double,
+        vscale: c_double,
+    ) -> c_int;
+
+    /// vips_resize, as ifg_resize calls it when resample.c falls back.
+    #[cfg(test)]
+    pub(crate) fn ifg_resize_libvips(
+        input: *mut VipsImage,
+        out: *mut *mut VipsImage,
+        hscale: c_double,
+        vscale: c_double,
+    ) -> c_int;
+
+    /// Every pixel of an image, g_malloc'd.
+    #[cfg(test)]
+    pub(crate) fn ifg_pixels(input: *mut VipsImage, len: *mut usize) -> *mut c_void;
 
     /// libvips's webpsave, as ifg_save calls it when webp.c falls back.
     #[cfg(test)]

@@ -293,6 +293,12 @@ ifg_getpoint(VipsImage *in, int x, int y, double *out, int max)
   return n;
 }
 
+void *
+ifg_pixels(VipsImage *in, size_t *len)
+{
+  return vips_image_write_to_memory(in, len);
+}
+
 int
 ifg_set_orientation(VipsImage *in, VipsImage **out, int orientation)
 {
@@ -394,4 +400,30 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
     return -1;
   }
   return 0;
+}
+
+/* Metadata libvips keeps in the image header itself, not as fields to copy. */
+static int
+ifg_is_builtin_field(const char *name)
+{
+  static const char *builtin[] = {"width", "height", "bands", "format", "coding",
+      "interpretation", "xoffset", "yoffset", "xres", "yres", "filename", "mode", NULL};
+  for (int i = 0; builtin[i]; i++)
+    if (strcmp(name, builtin[i]) == 0)
+      return 1;
+  return 0;
+}
+
+void
+ifg_copy_fields(VipsImage *from, VipsImage *to)
+{
+  gchar **names = vips_image_get_fields(from);
+  for (int i = 0; names[i]; i++) {
+    GValue value = G_VALUE_INIT;
+    if (ifg_is_builtin_field(names[i]) || vips_image_get(from, names[i], &value))
+      continue;
+    vips_image_set(to, names[i], &value);
+    g_value_unset(&value);
+  }
+  g_strfreev(names);
 }

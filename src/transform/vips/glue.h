@@ -85,12 +85,17 @@ int ifg_palette_bits(VipsImage *in);
 int ifg_delays(VipsImage *in, int *out, int max);
 int ifg_loop(VipsImage *in);
 int ifg_getpoint(VipsImage *in, int x, int y, double *out, int max);
+/* Every pixel, rendered into a g_malloc'd buffer (release with ifg_free()); NULL on failure. */
+void *ifg_pixels(VipsImage *in, size_t *len);
 
 /* Operations. */
 int ifg_set_orientation(VipsImage *in, VipsImage **out, int orientation);
 int ifg_copy_memory(VipsImage *in, VipsImage **out);
 int ifg_to_processing(VipsImage *in, VipsImage **out);
+/* resample.c's downscale where it applies, else ifg_resize_libvips. */
 int ifg_resize(VipsImage *in, VipsImage **out, double hscale, double vscale);
+/* vips_resize, premultiplied when there is alpha. */
+int ifg_resize_libvips(VipsImage *in, VipsImage **out, double hscale, double vscale);
 int ifg_extract(VipsImage *in, VipsImage **out, int left, int top, int width, int height);
 int ifg_smartcrop(VipsImage *in, VipsImage **out, int width, int height);
 int ifg_rot(VipsImage *in, VipsImage **out, int angle);
@@ -118,5 +123,13 @@ int ifg_save(VipsImage *in, int format, int quality, int option, void **buf, siz
 int ifg_has_metadata(VipsImage *in);
 /* What ifg_save does for WebP when webp.c falls back: libvips's webpsave. */
 int ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len);
+
+/* resample.c: Lanczos-3 downscale of an 8-bit image without alpha whose pixels are in memory,
+ * to round(size * scale) on each axis (scales in (1/4, 1]). Returns 0, -1 on an error, or
+ * IFG_RESAMPLE_FALLBACK when the image needs vips_resize. */
+#define IFG_RESAMPLE_FALLBACK 1
+int ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale);
+/* Copies every metadata field of `from` that is not part of the image header onto `to`. */
+void ifg_copy_fields(VipsImage *from, VipsImage *to);
 
 #endif

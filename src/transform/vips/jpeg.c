@@ -48,32 +48,6 @@ ifg_jpeg_emit_message(j_common_ptr info, int level)
   }
 }
 
-/* Metadata libvips keeps in the image header itself, not as fields to copy. */
-static int
-ifg_is_builtin_field(const char *name)
-{
-  static const char *builtin[] = {"width", "height", "bands", "format", "coding",
-      "interpretation", "xoffset", "yoffset", "xres", "yres", "filename", "mode", NULL};
-  for (int i = 0; builtin[i]; i++)
-    if (strcmp(name, builtin[i]) == 0)
-      return 1;
-  return 0;
-}
-
-static void
-ifg_copy_fields(VipsImage *from, VipsImage *to)
-{
-  gchar **names = vips_image_get_fields(from);
-  for (int i = 0; names[i]; i++) {
-    GValue value = G_VALUE_INIT;
-    if (ifg_is_builtin_field(names[i]) || vips_image_get(from, names[i], &value))
-      continue;
-    vips_image_set(to, names[i], &value);
-    g_value_unset(&value);
-  }
-  g_strfreev(names);
-}
-
 static void
 ifg_free_pixels(VipsImage *image, gpointer pixels)
 {

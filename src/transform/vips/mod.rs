@@ -508,6 +508,47 @@ impl Image {
         })
     }
 
+    /// A downscale through resample.c (`Ok(None)`: it falls back) or, with `libvips`, through
+    /// vips_resize: the two halves of `resize`.
+    #[cfg(test)]
+    pub(crate) fn resize_by(
+        &self,
+        hscale: f64,
+        vscale: f64,
+        libvips: bool,
+    ) -> Result<Option<Image>> {
+        if libvips {
+            return Image::make(|out| unsafe {
+                ffi::ifg_resize_libvips(self.ptr(), out, hscale, vscale)
+            })
+            .map(Some);
+        }
+        let mut out: *mut ffi::VipsImage = ptr::null_mut();
+        // SAFETY: a valid image in, a new reference (or nothing) out.
+        let rc = unsafe { ffi::ifg_resample_down(self.ptr(), &mut out, hscale, vscale) };
+        if rc == ffi::RESAMPLE_FALLBACK {
+            return Ok(None);
+        }
+        check(rc)?;
+        NonNull::new(out)
+            .map(|p| Some(Image(p)))
+            .ok_or_else(|| VipsError("resample returned no image".into()))
+    }
+
+    /// Every pixel, band-interleaved rows (renders a lazy pipeline).
+    #[cfg(test)]
+    pub(crate) fn pixels(&self) -> Result<Vec<u8>> {
+        let mut len = 0usize;
+        // SAFETY: a valid image in; the buffer is g_malloc'd, `len` bytes long, freed below.
+        let buf = unsafe { ffi::ifg_pixels(self.ptr(), &mut len) };
+        if buf.is_null() {
+            return Err(VipsError(take_error()));
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        unsafe { ffi::ifg_free(buf) };
+        Ok(bytes)
+    }
+
     /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or,
     /// with `libvips`, through libvips's saver: the two halves of `save` for those formats.
     #[cfg(test)]

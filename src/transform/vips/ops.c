@@ -65,7 +65,10 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
   case VIPS_INTERPRETATION_sRGB:
   case VIPS_INTERPRETATION_B_W:
     if (in->BandFmt == VIPS_FORMAT_UCHAR) {
-      res = vips_copy(in, out, NULL);
+      /* Nothing to convert: the same image, so that a memory image stays one (resample.c). */
+      g_object_ref(in);
+      *out = in;
+      res = 0;
       break;
     }
     res = vips_cast(in, out, VIPS_FORMAT_UCHAR, NULL);
@@ -98,6 +101,13 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
 
 int
 ifg_resize(VipsImage *in, VipsImage **out, double hscale, double vscale)
+{
+  int res = ifg_resample_down(in, out, hscale, vscale);
+  return res == IFG_RESAMPLE_FALLBACK ? ifg_resize_libvips(in, out, hscale, vscale) : res;
+}
+
+int
+ifg_resize_libvips(VipsImage *in, VipsImage **out, double hscale, double vscale)
 {
   if (!vips_image_hasalpha(in))
     return vips_resize(in, out, hscale, "vscale", vscale, NULL) ? -1 : 0;
