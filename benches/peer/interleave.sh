@@ -16,17 +16,18 @@
 # result storage, baseline JPEG, --processes 2) and `imgforge=BIN` (BIN with
 # benches/peer/imgforge.toml: 2 edge threads, 2 workers, no cache). The origin is an nginx on
 # 127.0.0.1:18080 serving BENCH_DIR/img, like the harness's. Each request: fetch the source,
-# resize to width 400, encode at q80; `wrk -t2 -c2 -H "Connection: close"` as in the harness.
+# resize to width WIDTH, encode at q80; `wrk -t2 -c2 -H "Connection: close"` as in the harness.
 # CPU = utime + stime of each peer's process tree over the run / 2xx responses. Processes are
 # started here and stopped by their PIDs only.
 #
-# Knobs: IMAGES ("large.jpg medium.jpg") FORMATS ("jpeg webp") ROUNDS (5) DURATION (10)
+# Knobs: IMAGES ("large.jpg medium.jpg") FORMATS ("jpeg webp") WIDTH (400) ROUNDS (5) DURATION (10)
 # WARMUP (3) CONCURRENCY (2) BENCH_DIR (/tmp/imgforge-bench) OUT (a TSV of every run).
 set -euo pipefail
 
 BENCH_DIR=${BENCH_DIR:-/tmp/imgforge-bench}
 IMAGES=${IMAGES:-"large.jpg medium.jpg"}
 FORMATS=${FORMATS:-"jpeg webp"}
+WIDTH=${WIDTH:-400}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
@@ -121,7 +122,7 @@ HTTP_LOADER_MAX_CLIENTS = 32
 EOF
       start "$BENCH_DIR/py/thumbor/bin/thumbor" -i 127.0.0.1 -p "$port" -c "$WORK/thumbor.conf" -l warning --processes 2
       NAMES+=(thumbor)
-      URLS+=("http://127.0.0.1:$port/unsafe/400x0/filters:quality(80):format({fmt})/127.0.0.1:$ORIGIN_PORT/{img}")
+      URLS+=("http://127.0.0.1:$port/unsafe/${WIDTH}x0/filters:quality(80):format({fmt})/127.0.0.1:$ORIGIN_PORT/{img}")
       ;;
     imgforge=*)
       bin=${spec#imgforge=}
@@ -130,7 +131,7 @@ EOF
         IMGFORGE_SERVER_UPGRADE_SOCK=$WORK/upgrade.$port.sock \
         start "$bin" -c "$HERE/imgforge.toml"
       NAMES+=("imgforge#${#NAMES[@]}")
-      URLS+=("http://127.0.0.1:$port/img/unsafe/rs:fit:400:0/q:80/plain/{img}@{fmt}")
+      URLS+=("http://127.0.0.1:$port/img/unsafe/rs:fit:$WIDTH:0/q:80/plain/{img}@{fmt}")
       echo "imgforge#$((${#NAMES[@]} - 1)) = $bin" >&2
       ;;
     *) echo "unknown peer: $spec" >&2; exit 2 ;;
@@ -143,12 +144,12 @@ url() { local u=${URLS[$1]}; u=${u//\{img\}/$2}; echo "${u//\{fmt\}/$3}"; }
 
 for i in "${!NAMES[@]}"; do
   wait_http "$(url "$i" medium.jpg jpeg)"
-  # every peer answers the workload with a 400 px image of the asked format
+  # every peer answers the workload with a WIDTH px image of the asked format
   for img in $IMAGES; do
     for fmt in $FORMATS; do
       curl -fsS -o "$WORK/check" "$(url "$i" "$img" "$fmt")"
       hdr=$(vipsheader -f width "$WORK/check")
-      [ "$hdr" = 400 ] || { echo "${NAMES[$i]}: $img@$fmt is $hdr px wide" >&2; exit 1; }
+      [ "$hdr" = "$WIDTH" ] || { echo "${NAMES[$i]}: $img@$fmt is $hdr px wide" >&2; exit 1; }
     done
   done
 done
@@ -185,7 +186,7 @@ import csv, statistics, sys
 path, names = sys.argv[1], sys.argv[2:]
 rows = list(csv.DictReader(open(path), delimiter="\t"))
 base = names[0]
-print(f"| workload (400 px, q80, c=2) | " + " | ".join(f"{n} CPU ms/img" for n in names)
+print(f"| workload (q80, c=2) | " + " | ".join(f"{n} CPU ms/img" for n in names)
       + " | " + " | ".join(f"{n} / {base}: median, per round" for n in names[1:]) + " |")
 print("|---" * (len(names) * 2) + "|")
 for w in dict.fromkeys(r["workload"] for r in rows):

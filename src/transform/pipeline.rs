@@ -296,6 +296,16 @@ pub(crate) fn transform(
     })
 }
 
+/// The largest JPEG, in decoded pixels, that is decoded into memory at once at scale 1 or 1/2
+/// (15 MB as RGB): the cost of holding it against libvips streaming it.
+const DIRECT_JPEG_PIXELS: u64 = 5_000_000;
+
+/// Pixels of `probe` decoded at 1/`shrink` (libjpeg rounds scaled sizes up).
+fn decoded_pixels(probe: &Probe, shrink: i32) -> u64 {
+    let s = u64::from(shrink.max(1).unsigned_abs());
+    u64::from(probe.width).div_ceil(s) * u64::from(probe.height).div_ceil(s)
+}
+
 /// JPEG shrink-on-load takes 1, 2, 4 or 8 (DCT scaling).
 fn jpeg_shrink(preshrink: f64) -> i32 {
     match preshrink {
@@ -334,18 +344,21 @@ fn still(
             Loader::Webp if pre > 1.0 => (1, 1.0 / pre),
             _ => (1, 1.0),
         };
-        // A JPEG scaled by 1/4 or 1/8 is decoded by libjpeg directly (10-15 % less CPU than
-        // libvips's loader; docs/performance.md). Its whole scaled image is held at once, so
-        // only these small scales take that path; CMYK/YCCK sources fall back to libvips.
+        // A JPEG is decoded by libjpeg directly (10-15 % less CPU than libvips's loader;
+        // docs/performance.md) when scaled by 1/4 or 1/8, or when its scaled image is small: the
+        // whole image is held at once, where libvips would stream a large one in strips.
+        // CMYK/YCCK sources fall back to libvips.
         let direct = match loader {
-            Loader::Jpeg if shrink >= 4 => {
+            Loader::Jpeg if shrink >= 4 || decoded_pixels(probe, shrink) <= DIRECT_JPEG_PIXELS => {
                 Image::decode_jpeg(source, shrink, &header).map_err(decode_err)?
             }
             _ => None,
         };
         let img = if let Some(img) = direct {
             drop(header);
-            plan.apply_preshrink(img.width(), img.height());
+            if shrink > 1 {
+                plan.apply_preshrink(img.width(), img.height());
+            }
             img
         } else if shrink > 1 || scale < 1.0 {
             drop(header);
@@ -566,4 +579,32 @@ pub(crate) fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32),
     };
     let img = img.copy_memory().map_err(vips_err)?;
     Ok((img.width(), img.height()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(width: u32, height: u32) -> Probe {
+        Probe {
+            format: Format::Jpeg,
+            width,
+            height,
+            pages: 1,
+            animated: false,
+            alpha: false,
+            orientation: 1,
+            bytes: 0,
+        }
+    }
+
+    #[test]
+    fn decoded_pixels_round_up_like_libjpeg() {
+        assert_eq!(decoded_pixels(&probe(1920, 1200), 1), 2_304_000);
+        assert_eq!(decoded_pixels(&probe(1921, 1201), 2), 961 * 601);
+        assert_eq!(decoded_pixels(&probe(6028, 3391), 8), 754 * 424);
+        // a 20 MP photo at 1/2 is over the budget: libvips streams it
+        assert!(decoded_pixels(&probe(6028, 3391), 2) > DIRECT_JPEG_PIXELS);
+        assert!(decoded_pixels(&probe(2560, 1600), 1) <= DIRECT_JPEG_PIXELS);
+    }
 }

@@ -1,5 +1,6 @@
-//! The direct libjpeg path for JPEGs scaled by 1/4 or 1/8 (vips/jpeg.c) must give what
-//! libvips's own loader gives: same size, bands, pixels and metadata, and the same failures.
+//! The direct libjpeg path (vips/jpeg.c: JPEGs scaled by 1/4 or 1/8, and small ones at 1 or 1/2)
+//! must give what libvips's own loader gives: same size, bands, pixels and metadata, and the same
+//! failures.
 
 use bytes::Bytes;
 
@@ -24,7 +25,7 @@ fn both(src: &Bytes, shrink: i32) -> (Image, Image) {
 
 #[test]
 fn direct_decode_matches_the_libvips_loader() {
-    for (bands, shrink) in [(3, 8), (3, 4), (1, 8)] {
+    for (bands, shrink) in [(3, 8), (3, 4), (3, 2), (3, 1), (1, 8), (1, 1)] {
         let src = photo(1024, 512, bands);
         let (direct, vips) = both(&src, shrink);
         assert_eq!(
@@ -77,9 +78,12 @@ fn a_truncated_jpeg_fails_the_direct_decode_with_422() {
         Err(e) => assert!(e.0.contains("Premature"), "{e:?}"),
         Ok(_) => panic!("a truncated JPEG decoded"),
     }
-    let err = run(&cut, Format::Jpeg, |o| o.width = 64).expect_err("truncated");
-    assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
-    assert_eq!(err.status(), 422);
+    // at 1/8 (direct), and whole (direct too: a small source)
+    for width in [64, 1000] {
+        let err = run(&cut, Format::Jpeg, |o| o.width = width).expect_err("truncated");
+        assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+        assert_eq!(err.status(), 422);
+    }
 }
 
 #[test]
