@@ -146,6 +146,18 @@ fn resample_is_as_close_to_exact_lanczos_as_vips_resize() {
 }
 
 #[test]
+fn the_engine_resize_goes_through_resample() {
+    // What the pipeline does with a directly decoded JPEG: processing space, then resize.
+    let img = photo(480, 300, 3)
+        .to_processing()
+        .expect("processing space");
+    let (h, v) = (400.0 / 480.0, 250.0 / 300.0);
+    let engine = img.resize(h, v).expect("resize").pixels().expect("pixels");
+    assert_eq!(engine, ours(&img, h, v).pixels().expect("ours"));
+    assert_ne!(engine, libvips(&img, h, v).pixels().expect("libvips"));
+}
+
+#[test]
 fn a_flat_colour_stays_exactly_that_colour() {
     let img = solid(97, 61, [120, 200, 30])
         .copy_memory()
@@ -188,6 +200,12 @@ fn what_resample_does_not_handle_goes_to_libvips() {
     assert!(fallback(&lazy, 0.5, 0.5).is_none(), "lazy input");
     assert!(fallback(&rgb, 1.5, 1.0).is_none(), "enlarging");
     assert!(fallback(&rgb, 0.25, 0.5).is_none(), "box-shrink scales");
+    assert!(fallback(&rgb, f64::NAN, 0.5).is_none(), "not a number");
+    let tiny = photo(5, 5, 3);
+    assert!(
+        fallback(&tiny, 0.26, 0.26).is_none(),
+        "5 px -> 1: a ratio of 5 after rounding"
+    );
     assert!(fallback(&rgb, 1.0, 1.0).is_none(), "nothing to do");
     // and resize itself still answers all of them
     for img in [&gradient(120, 80, 4), &lazy] {

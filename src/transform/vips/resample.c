@@ -54,12 +54,13 @@ lanczos3(double x)
   return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
 }
 
+/* Safe to call twice: filter_make frees on failure and the caller frees on every exit. */
 static void
 filter_free(ifg_filter *f)
 {
-  g_free(f->first);
-  g_free(f->count);
-  g_free(f->weights);
+  VIPS_FREE(f->first);
+  VIPS_FREE(f->count);
+  VIPS_FREE(f->weights);
 }
 
 /* Weights to go from in_n to out_n samples (out_n <= in_n). */
@@ -197,14 +198,16 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   int bands = in->Bands;
   if (!pixels || in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE ||
       (bands != 1 && bands != 3) || vips_image_get_page_height(in) != in->Ysize ||
-      hscale <= MIN_SCALE || hscale > 1.0 || vscale <= MIN_SCALE || vscale > 1.0)
-    return IFG_RESAMPLE_FALLBACK;
+      !(hscale > MIN_SCALE && hscale <= 1.0) || !(vscale > MIN_SCALE && vscale <= 1.0))
+    return IFG_RESAMPLE_FALLBACK; /* written so that NaN falls back too */
 
   int in_w = in->Xsize, in_h = in->Ysize;
   /* vips_resize's output size (checked against it for every width up to 700). */
   int out_w = VIPS_MAX(1, (int) (in_w * hscale + 0.5));
   int out_h = VIPS_MAX(1, (int) (in_h * vscale + 0.5));
-  if (out_w == in_w && out_h == in_h)
+  /* Nothing to do; or rounding took the real ratio to 4 or more (5 px -> 1 at 0.26), where
+   * vips_resize box-shrinks first. */
+  if ((out_w == in_w && out_h == in_h) || in_w >= 4 * out_w || in_h >= 4 * out_h)
     return IFG_RESAMPLE_FALLBACK;
   size_t in_stride = VIPS_IMAGE_SIZEOF_LINE(in);
   size_t mid_stride = (size_t) in_w * bands;
@@ -213,7 +216,7 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   int32_t *acc = NULL;
   int res = -1;
 
-  /* An axis that keeps its size is not filtered at all, as in vips_resize. */
+  /* An axis that keeps its size needs no filtering: it is copied. */
   if ((out_h != in_h && filter_make(&fv, in_h, out_h)) ||
       (out_w != in_w && filter_make(&fh, in_w, out_w))) {
     vips_error("resize", "out of memory for resampling weights");
@@ -252,6 +255,8 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   image->Type = in->Type;
   image->Xres = in->Xres;
   image->Yres = in->Yres;
+  image->Xoffset = in->Xoffset;
+  image->Yoffset = in->Yoffset;
   ifg_copy_fields(in, image);
   *out = image;
   res = 0;
