@@ -27,12 +27,21 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// A free loopback port (bound then released: the kernel does not hand it out again soon).
+/// A free loopback port (bound then released), never one this process was given before: the
+/// kernel can hand a just-released port out again at once (seen in CI: a gateway's public and
+/// admin listeners got the same port and it refused to start).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: Mutex<Option<std::collections::HashSet<u16>>> = Mutex::new(None);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.get_or_insert_with(Default::default).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// What an origin saw and how it behaves.
