@@ -62,12 +62,11 @@ tree() {
 
 # utime + stime of a process tree, in clock ticks.
 ticks() {
-  local sum=0 p
+  local sum=0 p f
   for p in $(tree "$1"); do
     # fields after the ")" that ends the command name: utime is the 12th, stime the 13th
-    local s; s=$(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null) || continue
-    set -- $s
-    sum=$((sum + ${12} + ${13}))
+    read -r -a f < <(sed 's/.*) //' /proc/"$p"/stat 2>/dev/null) || continue
+    sum=$((sum + f[11] + f[12]))
   done
   echo "$sum"
 }

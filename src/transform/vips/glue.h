@@ -87,6 +87,9 @@ int ifg_loop(VipsImage *in);
 int ifg_getpoint(VipsImage *in, int x, int y, double *out, int max);
 /* Every pixel, rendered into a g_malloc'd buffer (release with ifg_free()); NULL on failure. */
 void *ifg_pixels(VipsImage *in, size_t *len);
+/* Copies every metadata field of `from` that is not part of the image header onto `to` (for
+ * the memory images jpeg.c and resample.c build). */
+void ifg_copy_fields(VipsImage *from, VipsImage *to);
 
 /* Operations. */
 int ifg_set_orientation(VipsImage *in, VipsImage **out, int orientation);
@@ -129,7 +132,5 @@ int ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len);
  * IFG_RESAMPLE_FALLBACK when the image needs vips_resize. */
 #define IFG_RESAMPLE_FALLBACK 1
 int ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale);
-/* Copies every metadata field of `from` that is not part of the image header onto `to`. */
-void ifg_copy_fields(VipsImage *from, VipsImage *to);
 
 #endif

@@ -1,6 +1,6 @@
 /* A Lanczos-3 downscale for 8-bit images already held in memory.
  *
- * The common thumbnail is a JPEG decoded at 1/4 or 1/8 straight into memory (jpeg.c) and then
+ * The common thumbnail is a JPEG decoded with DCT scaling straight into memory (jpeg.c) and then
  * reduced by a factor between 1 and 2. libvips's resize does that through reducev and reduceh,
  * each with its own region, sequential line cache and embed for the edges: at 480x300 -> 400x250
  * that machinery costs more than the arithmetic (benches/pipeline_stages.c, docs/performance.md).
@@ -24,14 +24,14 @@
 #include <string.h>
 
 /* Weights are integers scaled by 2^BITS. Normalised Lanczos-3 weights at scales in (1/4, 1] lie
- * in (-0.14, 1.0] (checked for every size pair up to 400), so 14 bits fit int16 and every 8-bit
- * sum fits int32. */
+ * in (-0.14, 1.0] (checked at the edges, where renormalisation makes them largest, for every
+ * size pair up to 400), so 14 bits fit int16 and every 8-bit sum fits int32. */
 #define BITS 14
+#define ONE (1 << BITS)
 
 /* Below a quarter, vips_resize box-shrinks before it reduces, which is cheaper than this
  * filter's 6/scale taps: those scales stay with libvips. */
 #define MIN_SCALE 0.25
-#define ONE (1 << BITS)
 
 /* For each output sample: the first input sample it reads, how many it reads, and the weights,
  * `taps` per output (unused ones zero). */
@@ -54,7 +54,6 @@ lanczos3(double x)
   return 3.0 * sin(px) * sin(px / 3.0) / (px * px);
 }
 
-/* Safe to call twice: filter_make frees on failure and the caller frees on every exit. */
 static void
 filter_free(ifg_filter *f)
 {
@@ -63,7 +62,8 @@ filter_free(ifg_filter *f)
   VIPS_FREE(f->weights);
 }
 
-/* Weights to go from in_n to out_n samples (out_n <= in_n). */
+/* Weights to go from in_n to out_n samples (out_n <= in_n). On failure the caller still owns
+ * (and frees) whatever was allocated. */
 static int
 filter_make(ifg_filter *f, int in_n, int out_n)
 {
@@ -78,7 +78,6 @@ filter_make(ifg_filter *f, int in_n, int out_n)
   f->weights = g_try_new0(int16_t, (size_t) out_n * taps);
   if (!w || !f->first || !f->count || !f->weights) {
     g_free(w);
-    filter_free(f);
     return -1;
   }
   for (int o = 0; o < out_n; o++) {
