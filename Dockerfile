@@ -7,9 +7,11 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake pkg-config libvips-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 COPY src ./src
 COPY benches ./benches
+COPY tests ./tests
 RUN cargo build --release --locked --bin imgforge
 
 FROM debian:bookworm-slim

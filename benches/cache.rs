@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use imgforge::cache::{self, CacheSettings, TieredStorage};
+use imgforge::cache::{self, StorageSettings, TieredStorage};
 use pingora::cache::trace::Span;
 use pingora::cache::{CacheKey, CacheMeta, Storage};
 use pingora::http::ResponseHeader;
@@ -82,19 +82,19 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let memory = cache::build(&CacheSettings {
+    let memory = cache::build(&StorageSettings {
         memory_size: 64 << 20,
         disk_path: None,
         disk_size: 0,
-        ..CacheSettings::default()
+        ..StorageSettings::default()
     })
     .expect("memory cache");
     // Disk only: every hit opens, reads and verifies the file.
-    let disk = cache::build(&CacheSettings {
+    let disk = cache::build(&StorageSettings {
         memory_size: 0,
         disk_path: Some(dir.path().to_path_buf()),
         disk_size: 256 << 20,
-        ..CacheSettings::default()
+        ..StorageSettings::default()
     })
     .expect("disk cache");
     let key = CacheKey::new("/img/bench.webp", "");

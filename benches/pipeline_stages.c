@@ -6,7 +6,7 @@
  *   /tmp/pipeline_stages ../shared/corpus/medium.jpg 30
  *
  * Stages as the engine runs them for `rs:fit:400:0/q:80`: libjpeg decode at 1/4 straight into
- * memory (src/transform/vips/jpeg.c), libvips resize to 400 px rendered to memory, then each
+ * memory (crates/vips/src/jpeg.c), libvips resize to 400 px rendered to memory, then each
  * encoder on the same pixels: libvips jpegsave with and without optimize_coding, libjpeg
  * called directly, libvips webpsave and libwebp called directly (what libvips adds around the
  * codec). CPU ms per image, one thread, libvips cache off, first iteration excluded. 3-component

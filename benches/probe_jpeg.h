@@ -1,5 +1,5 @@
 /* Shared by the C probes in benches/ (jpeg_decode_ab.c, pipeline_stages.c): process CPU time and
- * a libjpeg decode at 1/shrink straight into a libvips memory image, as src/transform/vips/jpeg.c
+ * a libjpeg decode at 1/shrink straight into a libvips memory image, as crates/vips/src/jpeg.c
  * does for 3-component JPEGs (no error handling: probes, not loaders). Include after vips.h and
  * jpeglib.h. */
 #ifndef IMGFORGE_PROBE_JPEG_H

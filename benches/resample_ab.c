@@ -1,8 +1,8 @@
-/* The engine's own Lanczos-3 downscale (src/transform/vips/resample.c) against libvips's
+/* The engine's own Lanczos-3 downscale (crates/vips/src/resample.c) against libvips's
  * vips_resize on the same memory image — an A/B probe for docs/performance.md, not part of the
  * build or CI.
  *
- *   gcc -O3 -I src/transform/vips benches/resample_ab.c src/transform/vips/{glue,ops,jpeg,webp,resample}.c \
+ *   gcc -O3 -I crates/vips/src benches/resample_ab.c crates/vips/src/{glue,ops,jpeg,webp,resample}.c \
  *       -o /tmp/resample_ab $(pkg-config --cflags --libs vips libwebp) -ljpeg -lm
  *   /tmp/resample_ab ../shared/corpus/medium.jpg 4 400 50
  *

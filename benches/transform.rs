@@ -45,8 +45,9 @@ fn settings() -> EngineSettings {
 
 /// Process CPU time (user + system) in seconds.
 fn cpu_seconds() -> f64 {
-    // SAFETY: getrusage fills the zeroed struct we pass.
+    // SAFETY: rusage is plain integers, for which all-zero bytes are a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we pass, which outlives the call.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     tv(usage.ru_utime) + tv(usage.ru_stime)
@@ -138,6 +139,7 @@ fn main() {
 fn peak_rss_kb() -> i64 {
     // SAFETY: as in cpu_seconds.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as in cpu_seconds.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     usage.ru_maxrss
 }

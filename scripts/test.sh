@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo fmt --all -- --check
-cargo clippy --locked --all-targets -- -D warnings
-cargo test --locked
-cargo clippy --locked --all-targets --features otlp -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
+cargo clippy --locked --workspace --all-targets --features otlp -- -D warnings
 cargo test --locked --features otlp --test otlp --test config_errors
 ./scripts/fuzz.sh

@@ -18,12 +18,11 @@
 //! - [`reload`]: the supervisor: origin health checks, SIGHUP reload.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
+#![forbid(unsafe_code)]
+
 pub mod admin;
-pub mod cache;
-pub mod config;
 pub mod edge;
 pub mod imaging;
-pub mod imgproxy;
 pub mod metrics;
 pub mod protect;
 pub mod reload;
@@ -33,5 +32,10 @@ pub mod source;
 pub mod state;
 pub mod static_files;
 pub mod telemetry;
-pub mod transform;
 pub mod upstream;
+
+// The pure layers and the engine are crates of their own (crates/); their old paths stay valid.
+pub use imgforge_cache as cache;
+pub use imgforge_config as config;
+pub use imgforge_imgproxy as imgproxy;
+pub use imgforge_transform as transform;

@@ -1,5 +1,7 @@
 //! `imgforge`: the command line. Loads the config, then runs the gateway or only checks it.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,13 +29,8 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    // libvips allocates through glibc malloc from its worker threads; one arena per thread
-    // multiplies its resident memory (libvips's own advice is MALLOC_ARENA_MAX=2). Done here,
-    // before any thread exists, so it holds however the process is started.
-    // SAFETY: mallopt only changes allocator tuning; no allocation is in flight on another thread.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
+    // Before any thread exists, so it holds however the process is started.
+    imgforge_vips::limit_malloc_arenas();
     let cli = Cli::parse();
     let config = match imgforge::config::load(&cli.config) {
         Ok(c) => c,

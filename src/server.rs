@@ -67,7 +67,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     let image_socket = image_socket_path(&config.server.upgrade_sock);
     remove_stale_sockets(&image_socket);
     let cache = build_cache(&config.cache, &metrics)?;
-    let generations = crate::edge::generations::Generations::load(
+    let generations = crate::cache::generations::Generations::load(
         config
             .cache
             .disk_path

@@ -120,7 +120,7 @@ pub struct Shared {
     /// pingora-cache takes `&'static` storage.
     pub cache: Option<Cache>,
     /// Per-source purge generations (part of every image variant key).
-    pub generations: crate::edge::generations::Generations,
+    pub generations: crate::cache::generations::Generations,
     /// `server.max_requests_per_client`, fixed at start-up.
     pub per_client: Option<Arc<crate::protect::concurrency::PerClient>>,
     started: Instant,
@@ -135,7 +135,7 @@ impl Shared {
         metrics: Metrics,
         image_socket: std::path::PathBuf,
         cache: Option<Cache>,
-        generations: crate::edge::generations::Generations,
+        generations: crate::cache::generations::Generations,
     ) -> Arc<Self> {
         let max = runtime.config.server.max_requests_per_client;
         let per_client = (max > 0).then(|| crate::protect::concurrency::PerClient::new(max));

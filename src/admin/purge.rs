@@ -7,9 +7,9 @@ use http::StatusCode;
 use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
 
+use crate::cache::policy::{image_key, proxy_key, source_key};
 use crate::config::RouteKind;
-use crate::edge::cache::{image_key, proxy_key, source_key};
-use crate::imaging::parse_image_url;
+use crate::imgproxy::internal::parse_image_url;
 use crate::protect::auth::bearer_matches;
 use crate::routing::RouteMatch;
 use crate::state::Shared;
@@ -97,7 +97,7 @@ pub(super) async fn purge(shared: &Shared, session: &ServerSession) -> (StatusCo
             let Ok(probe) = RequestHeader::build("GET", target.as_str().as_bytes(), None) else {
                 return (StatusCode::BAD_REQUEST, "bad URL path\n".into());
             };
-            match parse_image_url(&probe, &route.prefix, &image.settings) {
+            match parse_image_url(&probe.uri, &probe.headers, &route.prefix, &image.settings) {
                 Ok((parsed, _)) => {
                     let generation = shared.generations.get(&site.name, &parsed.source.to_url());
                     let c = &parsed.canonical;

@@ -3,12 +3,10 @@
 //! [`error`] maps every failure to its status and body, [`scope`] keeps each request inside its
 //! span.
 
-pub mod cache;
 pub mod connections;
 mod ctx;
 pub mod error;
 pub mod forward;
-pub mod generations;
 mod record;
 pub mod scope;
 
@@ -26,12 +24,12 @@ pub use ctx::{CacheTarget, RequestCtx};
 use error::{EdgeError, respond, respond_with};
 pub use scope::Scoped;
 
+use crate::cache::policy;
 use crate::config::schema::{HashOn, LbAlgorithm};
 use crate::config::{Route, RouteKind};
-use crate::imaging::{
-    INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url, upstream_timeout as imaging_timeout,
-};
+use crate::imaging::upstream_timeout as imaging_timeout;
 use crate::imgproxy::RouteSettings;
+use crate::imgproxy::internal::{INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url};
 use crate::metrics::{ErrorType as ImageError, GaugeGuard};
 use crate::protect::{auth, client_ip, ratelimit, request_size};
 use crate::routing::RouteMatch;
@@ -146,7 +144,12 @@ impl Gateway {
         settings: &RouteSettings,
         route: &Route,
     ) -> Result<bool> {
-        match parse_image_url(session.req_header(), &route.prefix, settings) {
+        match parse_image_url(
+            &session.req_header().uri,
+            &session.req_header().headers,
+            &route.prefix,
+            settings,
+        ) {
             Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
             Ok((image, info)) => {
                 ctx.image_route = Some(route.prefix.clone());
@@ -159,7 +162,7 @@ impl Gateway {
                         image.cache_key()
                     };
                     ctx.cache = Some(CacheTarget {
-                        key: cache::image_key(site, &route.prefix, generation, &variant),
+                        key: policy::image_key(site, &route.prefix, generation, &variant),
                         policy: policy.clone(),
                         key_covers_accept: true,
                     });
@@ -271,7 +274,7 @@ impl ProxyHttp for Gateway {
                 {
                     let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
                     ctx.cache = Some(CacheTarget {
-                        key: cache::proxy_key(&site.name, host_of(req).unwrap_or(""), target),
+                        key: policy::proxy_key(&site.name, host_of(req).unwrap_or(""), target),
                         policy: policy.clone(),
                         key_covers_accept: false,
                     });
@@ -388,7 +391,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
         Ok(match &ctx.cache {
-            Some(t) => cache::decide(
+            Some(t) => policy::decide(
                 resp,
                 &t.policy,
                 t.key_covers_accept,
@@ -487,7 +490,7 @@ impl ProxyHttp for Gateway {
         resp.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         ctx.status = Some(resp.status.as_u16());
         if ctx.cache.is_some() && self.shared.cache.is_some() {
-            let status = cache::status(session.cache.phase(), ctx.proxied);
+            let status = policy::status(session.cache.phase(), ctx.proxied);
             ctx.cache_status = Some(status);
             if status == "STALE" && ctx.proxied {
                 // Served because the origin failed: Pingora will not reuse this connection, so

@@ -9,4 +9,4 @@ mod render;
 mod service;
 mod source_cache;
 
-pub use service::{INTERNAL_ROUTE, INTERNAL_SITE, ImageService, parse_image_url, upstream_timeout};
+pub use service::{ImageService, upstream_timeout};

@@ -14,17 +14,13 @@ use super::headers::{encode_path, if_none_match, variant_etag};
 use super::render::render;
 use super::source_cache::SourceCache;
 use crate::config::RouteKind;
-use crate::imgproxy::{self, ImageRequest, RequestHints, RouteSettings, Source};
+use crate::imgproxy::internal::{INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url};
+use crate::imgproxy::{ImageRequest, Source};
 use crate::metrics::ErrorType;
 use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, spans};
 use crate::transform::Engine;
-
-/// Header naming the site an image request belongs to (set by the edge, never by clients).
-pub const INTERNAL_SITE: &str = "x-imgforge-site";
-/// Header naming the route prefix (set by the edge).
-pub const INTERNAL_ROUTE: &str = "x-imgforge-route";
 
 /// The image service application.
 pub struct ImageService {
@@ -109,7 +105,7 @@ impl ImageService {
         // Verified again here (microseconds): the socket is private, but this keeps the service
         // correct on its own.
         let settings = &route.settings;
-        let (image, info) = match parse_image_url(req, prefix, settings) {
+        let (image, info) = match parse_image_url(&req.uri, &req.headers, prefix, settings) {
             Ok(i) => i,
             Err(e) => {
                 return Answer::error(e.status(), e.to_string()).failed(ErrorType::of_url(&e));
@@ -293,42 +289,6 @@ fn request_span(req: &pingora::http::RequestHeader) -> tracing::Span {
     );
     telemetry::continue_trace(&span, header("traceparent"));
     span
-}
-
-/// Parses and verifies the image URL of a request on the route at `prefix` (the edge and the
-/// image service both call this, so they agree on every request): an imgproxy path, or the query
-/// API (`PREFIX?url=…&w=…&sig=…`). `PREFIX/info/SIGNATURE/…`
-/// asks for the source's facts as JSON instead of an image (signed like any URL); the second
-/// value says so.
-pub fn parse_image_url(
-    req: &pingora::http::RequestHeader,
-    prefix: &str,
-    settings: &RouteSettings,
-) -> Result<(ImageRequest, bool), imgproxy::UrlError> {
-    let rest = req
-        .uri
-        .path()
-        .strip_prefix(prefix.trim_end_matches('/'))
-        .unwrap_or("");
-    let (rest, info) = match rest.strip_prefix("/info/") {
-        Some(r) => (&rest[5..], !r.is_empty()),
-        None => (rest, false),
-    };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let query = req.uri.query();
-    if let Some(q) = query.filter(|_| imgproxy::query::is_query_request(rest, query)) {
-        let hints = RequestHints::from_headers(&req.headers);
-        return imgproxy::parse_query_request(q, &hints, settings, now).map(|r| (r, false));
-    }
-    imgproxy::parse_request(
-        rest,
-        &RequestHints::from_headers(&req.headers),
-        settings,
-        now,
-    )
-    .map(|r| (r, info))
 }
 
 /// How long the edge waits for the image service: the download and the transform, plus slack.

@@ -14,8 +14,8 @@ use pingora::cache::{CacheMeta, RespCacheable};
 use pingora::http::ResponseHeader;
 
 use crate::cache::TieredStorage;
+use crate::cache::policy::{decide, source_key};
 use crate::config::CachePolicy;
-use crate::edge::cache::{decide, source_key};
 use crate::source::{FetchError, Fetched};
 
 /// Originals in the cache storage.

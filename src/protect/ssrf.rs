@@ -5,13 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// What absolute sources may reach.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AddressPolicy {
-    pub allow_loopback: bool,
-    pub allow_private: bool,
-    pub allow_link_local: bool,
-}
+pub use crate::config::net::AddressPolicy;
 
 /// Why an address is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

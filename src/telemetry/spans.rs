@@ -32,10 +32,8 @@ pub fn request(request_id: &str, method: &str, path: &str, site: &str, route: &s
     )
 }
 
-/// The edge's cache storage lookup (memory, then disk).
-pub fn cache_lookup() -> Span {
-    tracing::debug_span!("cache_lookup", cache.hit = Empty, cache.tier = Empty)
-}
+/// The edge's cache storage lookup (memory, then disk): defined by the cache crate.
+pub use imgforge_cache::spans::cache_lookup;
 
 /// The edge's exchange with an upstream: `"origin"` or `"image_service"`, from the choice of the
 /// server to the end of its response.
@@ -74,21 +72,8 @@ pub fn download(source: &str) -> Span {
     tracing::debug_span!("download", source, otel.kind = "client")
 }
 
-/// Waiting for a libvips worker.
-pub fn queue() -> Span {
-    tracing::debug_span!("queue")
-}
-
-/// A job on a libvips worker thread (decode, transform, encode), under `parent` (the span that
-/// queued it: the job runs on another thread).
-pub fn processing(parent: &Span) -> Span {
-    tracing::debug_span!(parent: parent, "processing")
-}
-
-/// The final encode, where libvips actually runs the pixel pipeline built before it.
-pub fn encode(format: &'static str) -> Span {
-    tracing::debug_span!("encode", format)
-}
+// The transform engine's spans (queue, processing, encode) are defined by the transform crate,
+// next to the code that opens them: `imgforge_transform::spans`.
 
 /// Records a response status on `span`; 5xx marks it failed for the trace.
 pub fn record_status(span: &Span, status: u16) {

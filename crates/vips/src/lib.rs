@@ -1,0 +1,624 @@
+//! A thin, safe binding over libvips through `glue.c`.
+//!
+//! [`Image`] owns one libvips reference and is deliberately neither `Send`
+//! nor `Sync`: images live and die on the worker thread that made them, so
+//! libvips's per-thread state never sees an image from another thread. Every
+//! operation returns a new [`Image`]; the input stays valid.
+
+mod ffi;
+
+use std::ffi::{CStr, c_int, c_void};
+use std::ptr::{self, NonNull};
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+/// A libvips failure with the message copied out of the global error buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipsError(pub String);
+
+impl std::fmt::Display for VipsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, VipsError>;
+
+/// Decoders reachable through [`Image::load`] (the allow-list in `glue.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+    Heif,
+    Tiff,
+}
+
+/// Encoders reachable through [`Image::save`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saver {
+    Jpeg { progressive: bool },
+    Png,
+    Webp,
+    Gif,
+    Avif { speed: u8 },
+}
+
+/// libvips allocates through glibc malloc from its worker threads; one arena per thread
+/// multiplies its resident memory (libvips's own advice is `MALLOC_ARENA_MAX=2`). Call first
+/// thing in `main`, before any other thread exists.
+pub fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning; the caller runs before other threads
+    // exist, so no allocation is in flight elsewhere.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+static INIT: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+
+/// Initialises libvips once per process (`VIPS_INIT`, one thread per
+/// pipeline, operation cache off, untrusted and non-allow-listed loaders
+/// blocked). Later calls return the first outcome.
+pub fn init() -> std::result::Result<(), String> {
+    INIT.get_or_init(|| {
+        // SAFETY: ifg_init has no preconditions; OnceLock runs it once.
+        if unsafe { ffi::ifg_init() } == 0 {
+            Ok(())
+        } else {
+            Err(take_error())
+        }
+    })
+    .clone()
+}
+
+/// Whether the HEIF module (AVIF/HEIC load and save) is installed.
+pub fn heif_available() -> bool {
+    // SAFETY: a type lookup; libvips is initialised by the caller.
+    unsafe { ffi::ifg_heif_available() != 0 }
+}
+
+/// Releases libvips's per-thread buffers; call when a worker thread exits.
+pub fn thread_shutdown() {
+    // SAFETY: no preconditions; called from the exiting thread.
+    unsafe { ffi::ifg_thread_shutdown() }
+}
+
+/// libvips's memory accounting (the transform crate reports it as `VipsMemory`).
+pub fn tracked_memory() -> (u64, u64, u64) {
+    // SAFETY: plain reads under libvips's own mutex; valid before and after
+    // `init` (libvips sets its tracking up on first use).
+    let (mem, high, allocs) = unsafe {
+        (
+            ffi::ifg_tracked_mem(),
+            ffi::ifg_tracked_mem_highwater(),
+            ffi::ifg_tracked_allocs(),
+        )
+    };
+    (mem as u64, high as u64, u64::try_from(allocs).unwrap_or(0))
+}
+
+/// Forgets messages left in libvips's error buffer (decoders also log
+/// warnings there on success), so that the next failure reports only itself.
+pub fn clear_errors() {
+    // SAFETY: no preconditions.
+    unsafe { ffi::ifg_error_clear() }
+}
+
+/// What a failure reports when the error buffer was empty (another thread took its message).
+pub const UNKNOWN_ERROR: &str = "unknown libvips error";
+
+/// Copies and clears libvips's (process-global) error buffer. Call right
+/// after the failing call: another thread may append to it at any time.
+fn take_error() -> String {
+    // SAFETY: returns a g_malloc'd copy (or NULL) that we free below.
+    let p = unsafe { ffi::ifg_error_take() };
+    if p.is_null() {
+        return UNKNOWN_ERROR.to_owned();
+    }
+    // SAFETY: p is a NUL-terminated string owned by us until ifg_free.
+    let message = unsafe { CStr::from_ptr(p) }
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    // SAFETY: p came from g_strdup.
+    unsafe { ffi::ifg_free(p.cast()) };
+    if message.is_empty() {
+        UNKNOWN_ERROR.to_owned()
+    } else {
+        message
+    }
+}
+
+fn check(rc: c_int) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(VipsError(take_error()))
+    }
+}
+
+/// Drops the boxed source buffer when libvips closes the loaded image.
+unsafe extern "C" fn release_bytes(_image: *mut ffi::VipsImage, user: *mut c_void) {
+    // SAFETY: `user` is the Box<Bytes> leaked in Image::load; libvips emits
+    // "postclose" exactly once.
+    drop(unsafe { Box::from_raw(user.cast::<Bytes>()) });
+}
+
+/// One reference to a libvips image.
+pub struct Image(NonNull<ffi::VipsImage>);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        // SAFETY: we own exactly one reference.
+        unsafe { ffi::ifg_unref(self.0.as_ptr()) }
+    }
+}
+
+impl Image {
+    /// Runs `f` with an out-pointer and wraps the image it produced.
+    fn make(f: impl FnOnce(*mut *mut ffi::VipsImage) -> c_int) -> Result<Image> {
+        let mut out: *mut ffi::VipsImage = ptr::null_mut();
+        let rc = f(&mut out);
+        match (rc, NonNull::new(out)) {
+            (0, Some(p)) => Ok(Image(p)),
+            (0, None) => Err(VipsError("libvips returned no image".into())),
+            (_, p) => {
+                let e = VipsError(take_error());
+                if let Some(p) = p {
+                    drop(Image(p));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn ptr(&self) -> *mut ffi::VipsImage {
+        self.0.as_ptr()
+    }
+
+    /// Decodes a JPEG scaled by 1/`shrink` (1, 2, 4 or 8) at once with libjpeg, with the
+    /// metadata of `header` (the same source opened by [`Image::load`]). `Ok(None)`: a
+    /// colour space only libvips's loader handles (CMYK, YCCK); load it that way.
+    pub fn decode_jpeg(source: &Bytes, shrink: i32, header: &Image) -> Result<Option<Image>> {
+        let mut out: *mut ffi::VipsImage = ptr::null_mut();
+        // SAFETY: the buffer is valid for len bytes for the whole (synchronous) call; the
+        // result owns a copy of the pixels, so it does not borrow `source`.
+        let rc = unsafe {
+            ffi::ifg_jpeg_decode(
+                source.as_ptr().cast(),
+                source.len(),
+                shrink,
+                header.ptr(),
+                &mut out,
+            )
+        };
+        match (rc, NonNull::new(out)) {
+            (0, Some(p)) => Ok(Some(Image(p))),
+            (ffi::JPEG_FALLBACK, _) => Ok(None),
+            (0, None) => Err(VipsError("libjpeg returned no image".into())),
+            _ => Err(VipsError(take_error())),
+        }
+    }
+
+    /// Opens `source` with one decoder. Decoding is lazy: until pixels are
+    /// read only the header is parsed. `shrink` is JPEG shrink-on-load (1, 2,
+    /// 4, 8), `scale` WebP scale-on-load, `pages` the frames to load (-1 =
+    /// all; GIF and WebP only). The image keeps `source` alive.
+    pub fn load(
+        source: &Bytes,
+        loader: Loader,
+        shrink: i32,
+        scale: f64,
+        pages: i32,
+        sequential: bool,
+    ) -> Result<Image> {
+        let code = match loader {
+            Loader::Jpeg => ffi::LOAD_JPEG,
+            Loader::Png => ffi::LOAD_PNG,
+            Loader::Webp => ffi::LOAD_WEBP,
+            Loader::Gif => ffi::LOAD_GIF,
+            Loader::Heif => ffi::LOAD_HEIF,
+            Loader::Tiff => ffi::LOAD_TIFF,
+        };
+        let keep = Box::into_raw(Box::new(source.clone()));
+        let result = Image::make(|out| {
+            // SAFETY: the buffer is valid for len bytes and is kept alive by
+            // `keep`, which the image releases from its postclose signal.
+            unsafe {
+                ffi::ifg_load(
+                    source.as_ptr().cast(),
+                    source.len(),
+                    code,
+                    shrink,
+                    scale,
+                    pages,
+                    c_int::from(sequential),
+                    release_bytes,
+                    keep.cast(),
+                    out,
+                )
+            }
+        });
+        if result.is_err() {
+            // SAFETY: on failure glue.c did not take ownership of `keep`.
+            drop(unsafe { Box::from_raw(keep) });
+        }
+        result
+    }
+
+    /// An 8-bit image from raw pixels (1 = grey, 2 = grey + alpha, 3 = RGB,
+    /// 4 = RGBA bands), copied.
+    pub fn from_pixels(data: &[u8], width: u32, height: u32, bands: u32) -> Result<Image> {
+        let expected = width as usize * height as usize * bands as usize;
+        if data.len() != expected || width == 0 || height == 0 || !(1..=4).contains(&bands) {
+            return Err(VipsError(format!(
+                "pixel buffer of {} bytes does not match {width}x{height}x{bands}",
+                data.len()
+            )));
+        }
+        Image::make(|out| {
+            // SAFETY: data is valid for len bytes; libvips copies it.
+            unsafe {
+                ffi::ifg_new_from_pixels(
+                    data.as_ptr().cast(),
+                    data.len(),
+                    width as c_int,
+                    height as c_int,
+                    bands as c_int,
+                    out,
+                )
+            }
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        // SAFETY: self is a valid image (for all the header getters below).
+        unsafe { ffi::ifg_width(self.ptr()) }.max(0) as u32
+    }
+
+    pub fn height(&self) -> u32 {
+        unsafe { ffi::ifg_height(self.ptr()) }.max(0) as u32
+    }
+
+    pub fn bands(&self) -> u32 {
+        unsafe { ffi::ifg_bands(self.ptr()) }.max(0) as u32
+    }
+
+    pub fn has_alpha(&self) -> bool {
+        unsafe { ffi::ifg_has_alpha(self.ptr()) != 0 }
+    }
+
+    /// Height of one frame (the whole height for still images).
+    pub fn page_height(&self) -> u32 {
+        unsafe { ffi::ifg_page_height(self.ptr()) }.max(1) as u32
+    }
+
+    /// Pages in the file (not only those loaded).
+    pub fn n_pages(&self) -> u32 {
+        unsafe { ffi::ifg_n_pages(self.ptr()) }.max(1) as u32
+    }
+
+    /// Several pages with frame delays: an animation.
+    pub fn is_animated(&self) -> bool {
+        unsafe { ffi::ifg_is_animated(self.ptr()) != 0 }
+    }
+
+    /// EXIF orientation 1..=8 (1 when absent).
+    pub fn orientation(&self) -> u8 {
+        unsafe { ffi::ifg_orientation(self.ptr()) }.clamp(1, 8) as u8
+    }
+
+    /// Frame delays in ms (empty when unknown).
+    pub fn delays(&self) -> Vec<i32> {
+        let mut buf = vec![0 as c_int; 1024];
+        let n = unsafe { ffi::ifg_delays(self.ptr(), buf.as_mut_ptr(), buf.len() as c_int) };
+        buf.truncate(n.clamp(0, 1024) as usize);
+        buf
+    }
+
+    /// Loop count (0 = forever).
+    pub fn loop_count(&self) -> i32 {
+        unsafe { ffi::ifg_loop(self.ptr()) }
+    }
+
+    /// Sets the EXIF orientation (test fixtures).
+    pub fn with_orientation(&self, orientation: u8) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_set_orientation(self.ptr(), out, c_int::from(orientation))
+        })
+    }
+
+    /// Band values of one pixel (evaluates the pipeline up to that pixel).
+    pub fn getpoint(&self, x: u32, y: u32) -> Result<Vec<f64>> {
+        let mut buf = [0f64; 8];
+        // SAFETY: buf holds max (8) doubles.
+        let n =
+            unsafe { ffi::ifg_getpoint(self.ptr(), x as c_int, y as c_int, buf.as_mut_ptr(), 8) };
+        if n < 0 {
+            return Err(VipsError(take_error()));
+        }
+        Ok(buf[..(n as usize).min(8)].to_vec())
+    }
+
+    /// Renders the pixels into memory: random access for the steps that
+    /// need it (rotate, smart crop, repeated saves).
+    pub fn copy_memory(&self) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_copy_memory(self.ptr(), out) })
+    }
+
+    /// 8-bit sRGB or grey, whatever the source space (see `glue.c`).
+    pub fn to_processing(&self) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_to_processing(self.ptr(), out) })
+    }
+
+    pub fn resize(&self, hscale: f64, vscale: f64) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_resize(self.ptr(), out, hscale, vscale) })
+    }
+
+    pub fn extract(&self, left: u32, top: u32, width: u32, height: u32) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_extract(
+                self.ptr(),
+                out,
+                left as c_int,
+                top as c_int,
+                width as c_int,
+                height as c_int,
+            )
+        })
+    }
+
+    pub fn smartcrop(&self, width: u32, height: u32) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_smartcrop(self.ptr(), out, width as c_int, height as c_int)
+        })
+    }
+
+    pub fn rotate(&self, angle: u16) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_rot(self.ptr(), out, c_int::from(angle)) })
+    }
+
+    pub fn flip(&self, horizontal: bool) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_flip(self.ptr(), out, c_int::from(horizontal)) })
+    }
+
+    pub fn filters(&self, blur: f64, sharpen: f64, pixelate: u32) -> Result<Image> {
+        let pixelate = pixelate.min(c_int::MAX as u32) as c_int;
+        Image::make(|out| unsafe { ffi::ifg_filters(self.ptr(), out, blur, sharpen, pixelate) })
+    }
+
+    /// Places the image at (x, y) on a transparent canvas.
+    pub fn embed(&self, x: u32, y: u32, width: u32, height: u32) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_embed(
+                self.ptr(),
+                out,
+                x as c_int,
+                y as c_int,
+                width as c_int,
+                height as c_int,
+            )
+        })
+    }
+
+    /// Removes alpha by blending onto `rgb`.
+    pub fn flatten(&self, rgb: [u8; 3]) -> Result<Image> {
+        let [r, g, b] = rgb.map(f64::from);
+        Image::make(|out| unsafe { ffi::ifg_flatten(self.ptr(), out, r, g, b) })
+    }
+
+    /// The box outside of which everything is within `threshold` of the
+    /// background (`color`, or the top-left pixel): (left, top, width, height).
+    pub fn find_trim(
+        &self,
+        threshold: f64,
+        color: Option<[u8; 3]>,
+    ) -> Result<(u32, u32, u32, u32)> {
+        let [r, g, b] = color.unwrap_or_default().map(f64::from);
+        let (mut l, mut t, mut w, mut h) = (0, 0, 0, 0);
+        // SAFETY: the four out-pointers are valid locals.
+        check(unsafe {
+            ffi::ifg_find_trim(
+                self.ptr(),
+                threshold,
+                c_int::from(color.is_some()),
+                r,
+                g,
+                b,
+                &mut l,
+                &mut t,
+                &mut w,
+                &mut h,
+            )
+        })?;
+        Ok((
+            l.max(0) as u32,
+            t.max(0) as u32,
+            w.max(0) as u32,
+            h.max(0) as u32,
+        ))
+    }
+
+    /// Tiles the image over width × height (centred: a whole tile in the middle).
+    pub fn replicate(&self, width: u32, height: u32, centered: bool) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_replicate(
+                self.ptr(),
+                out,
+                width as c_int,
+                height as c_int,
+                c_int::from(centered),
+            )
+        })
+    }
+
+    /// Draws `overlay` at (x, y) (may be negative) with `opacity`.
+    pub fn composite(&self, overlay: &Image, x: i32, y: i32, opacity: f64) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_composite(self.ptr(), overlay.ptr(), out, x, y, opacity)
+        })
+    }
+
+    /// Stacks frames top to bottom.
+    pub fn arrayjoin(frames: &[Image]) -> Result<Image> {
+        let mut ptrs: Vec<*mut ffi::VipsImage> = frames.iter().map(Image::ptr).collect();
+        Image::make(|out| unsafe {
+            ffi::ifg_arrayjoin(ptrs.as_mut_ptr(), ptrs.len() as c_int, out)
+        })
+    }
+
+    /// Marks a frame strip as an animation.
+    pub fn set_animation(
+        &self,
+        page_height: u32,
+        delays: &[i32],
+        loop_count: i32,
+    ) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_set_animation(
+                self.ptr(),
+                out,
+                page_height as c_int,
+                delays.as_ptr(),
+                delays.len() as c_int,
+                loop_count,
+            )
+        })
+    }
+
+    pub fn remove_animation(&self) -> Result<Image> {
+        Image::make(|out| unsafe { ffi::ifg_remove_animation(self.ptr(), out) })
+    }
+
+    /// Colour profile to sRGB (unless kept) and metadata stripping.
+    pub fn finish(
+        &self,
+        strip: bool,
+        keep_copyright: bool,
+        keep_profile: bool,
+        animated: bool,
+        rotated: bool,
+    ) -> Result<Image> {
+        Image::make(|out| unsafe {
+            ffi::ifg_finish(
+                self.ptr(),
+                out,
+                c_int::from(strip),
+                c_int::from(keep_copyright),
+                c_int::from(keep_profile),
+                c_int::from(animated),
+                c_int::from(rotated),
+            )
+        })
+    }
+
+    /// A downscale through resample.c (`Ok(None)`: it falls back) or, with `libvips`, through
+    /// vips_resize: the two halves of `resize`.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn resize_by(&self, hscale: f64, vscale: f64, libvips: bool) -> Result<Option<Image>> {
+        if libvips {
+            return Image::make(|out| unsafe {
+                ffi::ifg_resize_libvips(self.ptr(), out, hscale, vscale)
+            })
+            .map(Some);
+        }
+        let mut out: *mut ffi::VipsImage = ptr::null_mut();
+        // SAFETY: a valid image in, a new reference (or nothing) out.
+        let rc = unsafe { ffi::ifg_resample_down(self.ptr(), &mut out, hscale, vscale) };
+        if rc == ffi::RESAMPLE_FALLBACK {
+            return Ok(None);
+        }
+        check(rc)?;
+        NonNull::new(out)
+            .map(|p| Some(Image(p)))
+            .ok_or_else(|| VipsError("resample returned no image".into()))
+    }
+
+    /// Every pixel, band-interleaved rows (renders a lazy pipeline).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn pixels(&self) -> Result<Vec<u8>> {
+        let mut len = 0usize;
+        // SAFETY: a valid image in; the buffer is g_malloc'd, `len` bytes long, freed below.
+        let buf = unsafe { ffi::ifg_pixels(self.ptr(), &mut len) };
+        if buf.is_null() {
+            return Err(VipsError(take_error()));
+        }
+        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        unsafe { ffi::ifg_free(buf) };
+        Ok(bytes)
+    }
+
+    /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or,
+    /// with `libvips`, through libvips's saver: the two halves of `save` for those formats.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn save_by(&self, saver: Saver, libvips: bool, quality: u8) -> Result<Option<Vec<u8>>> {
+        let mut buf: *mut c_void = ptr::null_mut();
+        let mut len = 0usize;
+        let q = c_int::from(quality.clamp(1, 100));
+        // SAFETY: as in `save`.
+        let rc = unsafe {
+            match (saver, libvips) {
+                (Saver::Jpeg { progressive }, false) => {
+                    let p = c_int::from(progressive);
+                    ffi::ifg_jpeg_encode(self.ptr(), q, p, &mut buf, &mut len)
+                }
+                (Saver::Jpeg { progressive }, true) => {
+                    let p = c_int::from(progressive);
+                    ffi::ifg_save_libvips_jpeg(self.ptr(), q, p, &mut buf, &mut len)
+                }
+                (Saver::Webp, false) => ffi::ifg_webp_encode(self.ptr(), q, &mut buf, &mut len),
+                (Saver::Webp, true) => {
+                    ffi::ifg_save_libvips_webp(self.ptr(), q, &mut buf, &mut len)
+                }
+                _ => return Err(VipsError("no direct encoder for this format".into())),
+            }
+        };
+        // JPEG_FALLBACK and WEBP_FALLBACK share the value 1.
+        if rc == ffi::WEBP_FALLBACK {
+            return Ok(None);
+        }
+        check(rc)?;
+        if buf.is_null() {
+            return Err(VipsError("encoder returned no data".into()));
+        }
+        // SAFETY: as in `save`.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        unsafe { ffi::ifg_free(buf) };
+        Ok(Some(bytes))
+    }
+
+    /// Encodes the image (this is where a lazy pipeline actually runs).
+    pub fn save(&self, saver: Saver, quality: u8) -> Result<Vec<u8>> {
+        let (code, option) = match saver {
+            Saver::Jpeg { progressive } => (ffi::SAVE_JPEG, c_int::from(progressive)),
+            Saver::Png => (ffi::SAVE_PNG, 0),
+            Saver::Webp => (ffi::SAVE_WEBP, 0),
+            Saver::Gif => (ffi::SAVE_GIF, 0),
+            Saver::Avif { speed } => (ffi::SAVE_AVIF, c_int::from(speed)),
+        };
+        let mut buf: *mut c_void = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: out-pointers are valid locals; on success buf holds len
+        // g_malloc'd bytes that we copy and free.
+        check(unsafe {
+            ffi::ifg_save(
+                self.ptr(),
+                code,
+                c_int::from(quality.clamp(1, 100)),
+                option,
+                &mut buf,
+                &mut len,
+            )
+        })?;
+        if buf.is_null() {
+            return Err(VipsError("encoder returned no data".into()));
+        }
+        // SAFETY: see above.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        unsafe { ffi::ifg_free(buf) };
+        Ok(bytes)
+    }
+}
