@@ -62,7 +62,7 @@ pub fn reload(shared: &Shared) -> Result<(), ReloadError> {
     config.server = old.server.clone();
     config.transform = old.transform.clone();
     config.cache = old.cache.clone();
-    let runtime = Runtime::build(Arc::new(config)).map_err(ReloadError::Build)?;
+    let runtime = Runtime::build(Arc::new(config), &shared.metrics).map_err(ReloadError::Build)?;
     runtime.start_health_checks();
     let sites = runtime.config.sites.len();
     shared.runtime.store(Arc::new(runtime));

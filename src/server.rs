@@ -54,13 +54,13 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     if !opts.upgrade {
         check_listeners(&config)?;
     }
-    let runtime = Runtime::build(config.clone()).map_err(StartError::Setup)?;
     let metrics = Metrics::new(&MetricsSettings {
         namespace: config.metrics.namespace.clone(),
         workers: config.transform.workers,
         queue: config.transform.queue,
     })
     .map_err(|e| StartError::Setup(format!("metrics: {e}")))?;
+    let runtime = Runtime::build(config.clone(), &metrics).map_err(StartError::Setup)?;
     // libvips starts (and self-tests every output format) before anything listens.
     let engine = Engine::start_observed(engine_settings(&config.transform), metrics.job_observer())
         .map_err(|e| StartError::Setup(format!("transform engine: {e}")))?;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -15,29 +15,56 @@ use std::net::IpAddr;
 use pingora::cache::lock::CacheKeyLockImpl;
 
 use crate::cache::TieredStorage;
-use crate::config::{Config, Origin, RateLimit};
-use crate::metrics::Metrics;
+use crate::config::{Config, Origin, RateLimit, Route, Site};
+use crate::metrics::{Metrics, RouteMetrics};
 use crate::protect::ratelimit::{Limiter, Quota};
-use crate::routing::Router;
+use crate::routing::{RouteId, Router};
 use crate::static_files::LocalRoot;
 use crate::upstream::Pool;
 
 /// Where a site's requests go.
+#[derive(Clone)]
 pub enum Backend {
     Pool(Arc<Pool>),
     Root(Arc<LocalRoot>),
+}
+
+/// One route of the running configuration with what its requests need resolved once: the
+/// route itself, its site's backend, its rate limiter and its metric handles.
+pub struct RouteRuntime {
+    /// The [`Runtime::epoch`] of the runtime this route belongs to.
+    pub epoch: u64,
+    pub id: RouteId,
+    pub site: Arc<Site>,
+    pub route: Route,
+    pub backend: Backend,
+    /// The per-client rate limit, when the route has one.
+    pub limiter: Option<Limiter<IpAddr>>,
+    pub metrics: Arc<RouteMetrics>,
+}
+
+/// A site of the running configuration.
+struct SiteRuntime {
+    routes: Vec<Arc<RouteRuntime>>,
+    /// Requests for this site that matched none of its routes.
+    no_route: Arc<RouteMetrics>,
 }
 
 /// Routing table + backends, built from one config.
 pub struct Runtime {
     pub config: Arc<Config>,
     pub router: Router,
+    /// Tells this runtime from the others of the process: a [`RouteId`] names a route of one
+    /// runtime only (the image service checks it, a reload may have come in between).
+    pub epoch: u64,
     /// By site name.
     pub backends: HashMap<String, Backend>,
-    /// Per-client limiters by (site, route prefix).
-    pub limiters: HashMap<(String, String), Arc<Limiter<IpAddr>>>,
+    /// By site index, as the router numbers them.
+    sites: Vec<SiteRuntime>,
     /// The process-wide cap, if configured.
     pub global_limiter: Option<Limiter<()>>,
+    /// Metric handles of requests that matched no site.
+    pub unmatched: Arc<RouteMetrics>,
 }
 
 /// How many client addresses one limiter remembers at most.
@@ -52,11 +79,13 @@ fn quota(r: &RateLimit) -> Quota {
 
 impl Runtime {
     /// Builds the runtime (health checks start with [`Runtime::start_health_checks`]).
-    pub fn build(config: Arc<Config>) -> Result<Self, String> {
+    pub fn build(config: Arc<Config>, metrics: &Metrics) -> Result<Self, String> {
+        static EPOCH: AtomicU64 = AtomicU64::new(0);
+        let epoch = EPOCH.fetch_add(1, Ordering::Relaxed);
         let router = Router::new(&config);
         let mut backends = HashMap::new();
-        let mut limiters = HashMap::new();
-        for site in &config.sites {
+        let mut sites = Vec::new();
+        for (site_index, site) in router.sites().iter().enumerate() {
             let backend = match &site.origin {
                 Origin::Servers(up) => {
                     let pool = Pool::new(&site.name, up)
@@ -69,15 +98,33 @@ impl Runtime {
                     })?))
                 }
             };
-            backends.insert(site.name.clone(), backend);
-            for route in &site.routes {
-                if let Some(rl) = &route.rate_limit {
-                    limiters.insert(
-                        (site.name.clone(), route.prefix.clone()),
-                        Arc::new(Limiter::new(quota(rl), LIMITER_KEYS)),
-                    );
-                }
-            }
+            backends.insert(site.name.clone(), backend.clone());
+            let routes = site
+                .routes
+                .iter()
+                .enumerate()
+                .map(|(route_index, route)| {
+                    Arc::new(RouteRuntime {
+                        epoch,
+                        id: RouteId {
+                            site: site_index,
+                            route: route_index,
+                        },
+                        site: site.clone(),
+                        route: route.clone(),
+                        backend: backend.clone(),
+                        limiter: route
+                            .rate_limit
+                            .as_ref()
+                            .map(|rl| Limiter::new(quota(rl), LIMITER_KEYS)),
+                        metrics: Arc::new(RouteMetrics::new(metrics, &site.name, &route.prefix)),
+                    })
+                })
+                .collect();
+            sites.push(SiteRuntime {
+                routes,
+                no_route: Arc::new(RouteMetrics::new(metrics, &site.name, "-")),
+            });
         }
         let global_limiter = config
             .server
@@ -87,10 +134,33 @@ impl Runtime {
         Ok(Self {
             config,
             router,
+            epoch,
             backends,
-            limiters,
+            sites,
             global_limiter,
+            unmatched: Arc::new(RouteMetrics::new(metrics, "-", "-")),
         })
+    }
+
+    /// The route `id` names in this runtime.
+    pub fn route(&self, id: RouteId) -> Option<&Arc<RouteRuntime>> {
+        self.sites.get(id.site)?.routes.get(id.route)
+    }
+
+    /// Metric handles of requests for the site at `index` that matched none of its routes.
+    pub fn no_route(&self, index: usize) -> &Arc<RouteMetrics> {
+        self.sites
+            .get(index)
+            .map_or(&self.unmatched, |s| &s.no_route)
+    }
+
+    /// Finds a route by its site's name and its prefix (a slow scan: for requests that carry
+    /// names, not a [`RouteId`] of this runtime).
+    pub fn route_named(&self, site: &str, prefix: &str) -> Option<&Arc<RouteRuntime>> {
+        self.sites
+            .iter()
+            .flat_map(|s| s.routes.iter())
+            .find(|r| r.site.name == site && r.route.prefix == prefix)
     }
 
     /// Starts the active health checks of every pool (on the calling tokio runtime).

@@ -122,11 +122,21 @@ async fn concurrent_misses_are_coalesced() {
     // The others waited on the cache lock for the one filling it, and were served what it
     // stored: every wait ended `done`.
     let labels = [("site", "s"), ("route", "/img")];
-    let waits = gw.metric("imgforge_cache_lock_waits_total", &labels).await;
+    // A wait's outcome is counted before its response goes out; the per-route families when
+    // the request is logged, after it: wait for them to catch up.
+    let done = gw
+        .metric(
+            "imgforge_cache_lock_wait_outcomes_total",
+            &[("outcome", "done")],
+        )
+        .await;
+    let waits = gw
+        .metric_settled("imgforge_cache_lock_waits_total", &labels, done)
+        .await;
     assert!(waits > 0.0, "no request waited on the cache lock");
     assert!(waits <= 9.0, "{waits}: the writer never waits");
     assert_eq!(
-        gw.metric("imgforge_cache_lock_wait_seconds_count", &labels)
+        gw.metric_settled("imgforge_cache_lock_wait_seconds_count", &labels, waits)
             .await,
         waits
     );

@@ -84,7 +84,7 @@ pub(super) async fn purge(shared: &Shared, session: &ServerSession) -> (StatusCo
         );
     };
     let (site, route) = match runtime.router.route(Some(host), uri.path()) {
-        RouteMatch::Matched { site, route } => (site, route),
+        RouteMatch::Matched { site, route, .. } => (site, route),
         _ => {
             return (
                 StatusCode::NOT_FOUND,

@@ -1,4 +1,8 @@
 //! Per-request context carried through the proxy phases.
+//!
+//! What a request is gets decided once, in `request_filter`, as a [`Kind`] carrying exactly the
+//! data that kind of request needs; the later phases match on it instead of probing optional
+//! fields.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,32 +10,25 @@ use std::time::Instant;
 
 use tracing::Span;
 
-use crate::metrics::{ErrorType, GaugeGuard, Metrics};
+use crate::metrics::{ErrorType, GaugeGuard, Metrics, RouteMetrics};
+use crate::state::RouteRuntime;
 use crate::upstream::Pool;
 
 /// What the phases learn about one request.
 pub struct RequestCtx {
     pub started: Instant,
     pub request_id: String,
-    pub site: Option<String>,
-    pub route: Option<String>,
-    pub pool: Option<Arc<Pool>>,
-    /// Servers already tried (a failed connect retries on another one).
-    pub tried: Vec<SocketAddr>,
-    pub upstream: Option<SocketAddr>,
-    /// Set on image routes: the route prefix whose image service answers.
-    pub image_route: Option<String>,
-    /// Set as soon as the request matched an image route (whatever happens next): counts it
-    /// in imgproxy's `requests_in_progress` until the request ends.
-    pub image_request: Option<GaugeGuard>,
-    /// imgproxy's error type of a failure the edge itself answered on an image route.
-    pub image_error: Option<ErrorType>,
+    /// What the request is (see [`Kind`]).
+    pub kind: Kind,
+    /// The matched route of this request's runtime snapshot (`None`: no site or no route).
+    pub route: Option<Arc<RouteRuntime>>,
+    /// Where the request is counted: its route's handles, or its site's / nobody's when it
+    /// matched none. Set in `request_filter` before anything can answer.
+    pub metrics: Option<Arc<RouteMetrics>>,
     /// Set when this request may be served from / stored in the cache.
     pub cache: Option<CacheTarget>,
     /// A slot of the per-client concurrency cap, freed when the request ends.
     pub client_slot: Option<crate::protect::concurrency::Slot>,
-    /// The route's own bearer token is not passed on to the origin.
-    pub strip_authorization: bool,
     /// The response came from an upstream (origin or image service), not from the cache.
     pub proxied: bool,
     /// `X-Cache-Status` once known.
@@ -47,24 +44,59 @@ pub struct RequestCtx {
     _in_flight: GaugeGuard,
 }
 
+/// What a request is.
+pub enum Kind {
+    /// Answered by the edge itself: unknown host, no route, refused before a backend was
+    /// chosen, or a file of the site's local root.
+    Edge,
+    /// Proxied to the site's origin pool.
+    Proxy(OriginHop),
+    /// On an image route, from the route match on (whatever happens next).
+    Image(ImageHop),
+}
+
+/// A request on its way to an origin server.
+pub struct OriginHop {
+    pub pool: Arc<Pool>,
+    /// Servers already tried (a failed connect retries on another one).
+    pub tried: Vec<SocketAddr>,
+    /// The server of the current attempt.
+    pub server: Option<SocketAddr>,
+}
+
+/// A request on an image route.
+pub struct ImageHop {
+    /// Counts it in imgproxy's `requests_in_progress` until the request ends.
+    _in_progress: GaugeGuard,
+    /// The URL was verified: the image service answers it.
+    pub forwarded: bool,
+    /// imgproxy's error type of a failure the edge itself answered.
+    pub error: Option<ErrorType>,
+}
+
+impl ImageHop {
+    /// A request that matched an image route.
+    pub fn new(in_progress: &prometheus::IntGauge) -> Self {
+        Self {
+            _in_progress: GaugeGuard::new(in_progress),
+            forwarded: false,
+            error: None,
+        }
+    }
+}
+
 impl RequestCtx {
     /// A fresh context; counts the request as in flight until dropped.
     pub fn new(metrics: &Metrics) -> Self {
         Self {
             started: Instant::now(),
             request_id: String::new(),
-            site: None,
+            kind: Kind::Edge,
             route: None,
-            pool: None,
-            tried: Vec::new(),
-            upstream: None,
-            image_route: None,
-            image_request: None,
-            image_error: None,
+            metrics: None,
             cache: None,
             cache_status: None,
             proxied: false,
-            strip_authorization: false,
             client_slot: None,
             status: None,
             error: None,
@@ -72,6 +104,36 @@ impl RequestCtx {
             upstream_span: Span::none(),
             _in_flight: GaugeGuard::new(&metrics.in_flight),
         }
+    }
+
+    /// The `site` label and log field (`"-"`: none matched).
+    pub fn site_name(&self) -> &str {
+        self.metrics.as_deref().map_or("-", RouteMetrics::site)
+    }
+
+    /// The `route` label and log field (`"-"`: none matched).
+    pub fn route_name(&self) -> &str {
+        self.metrics.as_deref().map_or("-", RouteMetrics::route)
+    }
+
+    /// The origin hop, on proxied requests.
+    pub fn origin(&self) -> Option<&OriginHop> {
+        match &self.kind {
+            Kind::Proxy(hop) => Some(hop),
+            _ => None,
+        }
+    }
+
+    /// Whether the image service answers this request.
+    pub fn to_image_service(&self) -> bool {
+        matches!(&self.kind, Kind::Image(hop) if hop.forwarded)
+    }
+
+    /// The route's own bearer token is not passed on to the origin.
+    pub fn strips_authorization(&self) -> bool {
+        self.route
+            .as_ref()
+            .is_some_and(|r| !r.route.auth_tokens.is_empty())
     }
 }
 

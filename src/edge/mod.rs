@@ -20,20 +20,22 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::Peer;
 use pingora::{Error, ErrorType, Result};
 
-pub use ctx::{CacheTarget, RequestCtx};
+pub use ctx::{CacheTarget, ImageHop, Kind, OriginHop, RequestCtx};
 use error::{EdgeError, respond, respond_with};
 pub use scope::Scoped;
 
 use crate::cache::policy;
+use crate::config::RouteKind;
 use crate::config::schema::{HashOn, LbAlgorithm};
-use crate::config::{Route, RouteKind};
 use crate::imaging::upstream_timeout as imaging_timeout;
 use crate::imgproxy::RouteSettings;
-use crate::imgproxy::internal::{INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url};
-use crate::metrics::{ErrorType as ImageError, GaugeGuard};
+use crate::imgproxy::internal::{
+    INTERNAL_ROUTE, INTERNAL_ROUTE_ID, INTERNAL_SITE, RouteToken, parse_image_url,
+};
+use crate::metrics::ErrorType as ImageError;
 use crate::protect::{auth, client_ip, ratelimit, request_size};
 use crate::routing::RouteMatch;
-use crate::state::{Backend, Runtime, Shared};
+use crate::state::{Backend, RouteRuntime, Runtime, Shared};
 use crate::telemetry::{self, AccessRecord, spans};
 
 /// The gateway's proxy logic.
@@ -57,8 +59,8 @@ impl Gateway {
         if let EdgeError::Url(e) = &err {
             ctx.error = Some(e.to_string());
         }
-        if ctx.image_request.is_some() {
-            ctx.image_error = match &err {
+        if let Kind::Image(hop) = &mut ctx.kind {
+            hop.error = match &err {
                 EdgeError::Url(e) => Some(ImageError::of_url(e)),
                 EdgeError::Unauthorized => Some(ImageError::Security),
                 _ => None,
@@ -75,7 +77,6 @@ impl Gateway {
         Ok(true)
     }
 
-    /// Applies the global cap and the route's per-client limit; `Some` when refused.
     /// Applies the per-client concurrency cap, the global cap and the route's per-client rate
     /// limit; `Some` when refused. Exempt clients skip all three.
     fn admit(
@@ -83,9 +84,9 @@ impl Gateway {
         session: &Session,
         ctx: &mut RequestCtx,
         runtime: &Runtime,
-        site: &str,
-        prefix: &str,
+        route: &RouteRuntime,
     ) -> Option<EdgeError> {
+        let site = route.site.name.as_str();
         let server = &runtime.config.server;
         let peer = session
             .client_addr()
@@ -114,25 +115,25 @@ impl Gateway {
             }
         }
         let now = ratelimit::now_nanos();
-        let refused = |route: &str, d: ratelimit::Decision| {
-            self.shared
-                .metrics
-                .rate_limited
-                .with_label_values(&[site, route])
-                .inc();
-            Some(EdgeError::RateLimited(d))
-        };
         if let Some(global) = &runtime.global_limiter {
             let d = global.check(&(), now);
             if !d.allowed {
-                return refused("*", d);
+                // Refusals by the global cap are rare enough for a label lookup.
+                self.shared
+                    .metrics
+                    .rate_limited
+                    .with_label_values(&[site, "*"])
+                    .inc();
+                return Some(EdgeError::RateLimited(d));
             }
         }
-        let limiter = runtime
-            .limiters
-            .get(&(site.to_string(), prefix.to_string()))?;
-        let d = limiter.check(&client, now);
-        if d.allowed { None } else { refused(prefix, d) }
+        let d = route.limiter.as_ref()?.check(&client, now);
+        if d.allowed {
+            None
+        } else {
+            route.metrics.rate_limited();
+            Some(EdgeError::RateLimited(d))
+        }
     }
 
     /// An `imgproxy` route: the URL is parsed and its signature verified before anything else
@@ -142,8 +143,10 @@ impl Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
         settings: &RouteSettings,
-        route: &Route,
+        route: &RouteRuntime,
     ) -> Result<bool> {
+        let site = route.site.name.as_str();
+        let route = &route.route;
         match parse_image_url(
             &session.req_header().uri,
             &session.req_header().headers,
@@ -152,9 +155,10 @@ impl Gateway {
         ) {
             Err(e) => self.answer(session, ctx, EdgeError::Url(e)).await,
             Ok((image, info)) => {
-                ctx.image_route = Some(route.prefix.clone());
+                if let Kind::Image(hop) = &mut ctx.kind {
+                    hop.forwarded = true;
+                }
                 if let Some(policy) = &route.cache {
-                    let site = ctx.site.as_deref().unwrap_or("");
                     let generation = self.shared.generations.get(site, &image.source.to_url());
                     let variant = if info {
                         format!("info {}", image.canonical)
@@ -212,11 +216,23 @@ impl ProxyHttp for Gateway {
         }
         let req = session.req_header();
         let path = req.uri.path().to_string();
-        let routed = runtime.router.route(host_of(req), &path);
-        let (site_name, prefix) = match &routed {
-            RouteMatch::UnknownHost => ("-", "-"),
-            RouteMatch::NoRoute { site } => (site.name.as_str(), "-"),
-            RouteMatch::Matched { site, route } => (site.name.as_str(), route.prefix.as_str()),
+        // What the request is gets decided here, once: the route of this runtime snapshot, the
+        // handles it is counted with, and its kind.
+        let (route, metrics, refusal) = match runtime.router.route(host_of(req), &path) {
+            RouteMatch::UnknownHost => (
+                None,
+                runtime.unmatched.clone(),
+                Some(EdgeError::UnknownHost),
+            ),
+            RouteMatch::NoRoute { index, .. } => (
+                None,
+                runtime.no_route(index).clone(),
+                Some(EdgeError::NoRoute),
+            ),
+            RouteMatch::Matched { id, .. } => match runtime.route(id) {
+                Some(route) => (Some(route.clone()), route.metrics.clone(), None),
+                None => (None, runtime.unmatched.clone(), Some(EdgeError::Internal)),
+            },
         };
         // The request's span starts here, the first phase, with every field it names known:
         // fields given at creation cost far less than recorded one by one.
@@ -224,64 +240,63 @@ impl ProxyHttp for Gateway {
             &ctx.request_id,
             req.method.as_str(),
             &path,
-            site_name,
-            prefix,
+            metrics.site(),
+            metrics.route(),
         );
         scope::adopt(&ctx.span);
-        let (site, route) = match routed {
-            RouteMatch::UnknownHost => {
-                return self.answer(session, ctx, EdgeError::UnknownHost).await;
-            }
-            RouteMatch::NoRoute { site } => {
-                ctx.site = Some(site.name.clone());
-                return self.answer(session, ctx, EdgeError::NoRoute).await;
-            }
-            // Borrowed from this request's snapshot of the runtime: no per-request copy of the
-            // route (an image route carries its keys, presets and settings).
-            RouteMatch::Matched { site, route } => (site.clone(), route),
+        ctx.metrics = Some(metrics);
+        let Some(route) = route else {
+            let err = refusal.unwrap_or(EdgeError::Internal);
+            return self.answer(session, ctx, err).await;
         };
-        ctx.site = Some(site.name.clone());
-        ctx.route = Some(route.prefix.clone());
-        if matches!(route.kind, RouteKind::Imgproxy(_)) {
-            ctx.image_request = Some(GaugeGuard::new(
+        ctx.route = Some(route.clone());
+        if let RouteKind::Imgproxy(_) = &route.route.kind {
+            ctx.kind = Kind::Image(ImageHop::new(
                 &self.shared.metrics.imgproxy.requests_in_progress,
             ));
         }
-        if let Some(limited) = self.admit(session, ctx, &runtime, &site.name, &route.prefix) {
+        if let Some(limited) = self.admit(session, ctx, &runtime, &route) {
             return self.answer(session, ctx, limited).await;
         }
-        if !route.auth_tokens.is_empty() {
-            let tokens: Vec<&str> = route.auth_tokens.iter().map(String::as_str).collect();
+        if !route.route.auth_tokens.is_empty() {
+            let tokens: Vec<&str> = route.route.auth_tokens.iter().map(String::as_str).collect();
             if !auth::bearer_matches(&session.req_header().headers, &tokens) {
                 return self.answer(session, ctx, EdgeError::Unauthorized).await;
             }
-            ctx.strip_authorization = true;
         }
-        match &route.kind {
+        match &route.route.kind {
             RouteKind::Proxy => {}
             RouteKind::Imgproxy(image) => {
                 let settings = &image.settings;
-                return self.image_route(session, ctx, settings, route).await;
+                return self.image_route(session, ctx, settings, &route).await;
             }
         }
-        match runtime.backends.get(&site.name) {
-            Some(Backend::Pool(pool)) => {
-                ctx.pool = Some(pool.clone());
+        match &route.backend {
+            Backend::Pool(pool) => {
+                ctx.kind = Kind::Proxy(OriginHop {
+                    pool: pool.clone(),
+                    tried: Vec::new(),
+                    server: None,
+                });
                 // Requests with credentials are never shared through the cache.
                 let req = session.req_header();
-                if let Some(policy) = &route.cache
+                if let Some(policy) = &route.route.cache
                     && !req.headers.contains_key(http::header::AUTHORIZATION)
                 {
                     let target = req.uri.path_and_query().map_or("/", |p| p.as_str());
                     ctx.cache = Some(CacheTarget {
-                        key: policy::proxy_key(&site.name, host_of(req).unwrap_or(""), target),
+                        key: policy::proxy_key(
+                            &route.site.name,
+                            host_of(req).unwrap_or(""),
+                            target,
+                        ),
                         policy: policy.clone(),
                         key_covers_accept: false,
                     });
                 }
                 Ok(false)
             }
-            Some(Backend::Root(root)) => {
+            Backend::Root(root) => {
                 let extra = [(
                     http::HeaderName::from_static("x-request-id"),
                     ctx.request_id.clone(),
@@ -293,7 +308,6 @@ impl ProxyHttp for Gateway {
                 ctx.status = Some(served.status);
                 Ok(true)
             }
-            None => self.answer(session, ctx, EdgeError::Internal).await,
         }
     }
 
@@ -303,7 +317,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         ctx.proxied = true;
-        if ctx.image_route.is_some() {
+        if ctx.to_image_service() {
             ctx.upstream_span = spans::upstream("image_service");
             let socket = self.shared.image_socket.to_string_lossy();
             let mut peer = HttpPeer::new_uds(&socket, false, String::new())?;
@@ -312,9 +326,10 @@ impl ProxyHttp for Gateway {
             peer.options.connection_timeout = Some(std::time::Duration::from_secs(1));
             return Ok(Box::new(peer));
         }
-        let Some(pool) = ctx.pool.clone() else {
+        let Kind::Proxy(hop) = &mut ctx.kind else {
             return Error::e_explain(ErrorType::InternalError, "no pool for proxied request");
         };
+        let pool = hop.pool.clone();
         let req = session.req_header();
         // Round robin ignores the key: build it only for the consistent hash.
         let key: Vec<u8> = match pool.settings().hash_on {
@@ -327,11 +342,11 @@ impl ProxyHttp for Gateway {
                 .map(|a| a.ip().to_string().into_bytes())
                 .unwrap_or_default(),
         };
-        let Some(addr) = pool.select(&key, &ctx.tried) else {
+        let Some(addr) = pool.select(&key, &hop.tried) else {
             return Error::e_explain(ErrorType::ConnectNoRoute, "no origin server available");
         };
-        ctx.tried.push(addr);
-        ctx.upstream = Some(addr);
+        hop.tried.push(addr);
+        hop.server = Some(addr);
         // A retry replaces the failed attempt's span (closed with its error).
         ctx.upstream_span = spans::upstream("origin");
         ctx.upstream_span
@@ -348,15 +363,15 @@ impl ProxyHttp for Gateway {
     ) -> Box<Error> {
         ctx.upstream_span.record("otel.status_code", "ERROR");
         tracing::warn!(server = %peer.address(), error = %e, "cannot connect to the upstream");
-        if let Some(pool) = &ctx.pool {
-            let route = ctx.route.as_deref().unwrap_or("-");
+        if let Some(hop) = ctx.origin() {
+            let pool = &hop.pool;
             self.shared
                 .metrics
                 .upstream_errors
-                .with_label_values(&[pool.site(), route, EdgeError::upstream_kind(&e)])
+                .with_label_values(&[pool.site(), ctx.route_name(), EdgeError::upstream_kind(&e)])
                 .inc();
-            let others = pool.settings().servers.len() > ctx.tried.len();
-            if others && ctx.tried.len() <= pool.settings().retries {
+            let others = pool.settings().servers.len() > hop.tried.len();
+            if others && hop.tried.len() <= pool.settings().retries {
                 e.set_retry(true);
             }
         }
@@ -430,24 +445,36 @@ impl ProxyHttp for Gateway {
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         // Trace context only on the private hop to the image service (a client's copy is
         // dropped there); proxied requests keep whatever the client sent.
-        if ctx.image_route.is_some() {
+        if ctx.to_image_service() {
             upstream.remove_header(TRACEPARENT);
             if let Some(tp) = telemetry::traceparent(&ctx.upstream_span) {
                 upstream.insert_header(TRACEPARENT, tp)?;
             }
         }
-        if ctx.strip_authorization {
+        if ctx.strips_authorization() {
             upstream.remove_header(&http::header::AUTHORIZATION);
         }
         // Internal headers are only ever set here: a client's copy is dropped.
         upstream.remove_header(INTERNAL_SITE);
         upstream.remove_header(INTERNAL_ROUTE);
-        if let Some(prefix) = &ctx.image_route {
-            upstream.insert_header(INTERNAL_SITE, ctx.site.clone().unwrap_or_default())?;
-            upstream.insert_header(INTERNAL_ROUTE, prefix.as_str())?;
+        upstream.remove_header(INTERNAL_ROUTE_ID);
+        if ctx.to_image_service()
+            && let Some(route) = &ctx.route
+        {
+            upstream.insert_header(INTERNAL_SITE, route.site.name.as_str())?;
+            upstream.insert_header(INTERNAL_ROUTE, route.route.prefix.as_str())?;
+            upstream.insert_header(
+                INTERNAL_ROUTE_ID,
+                RouteToken {
+                    epoch: route.epoch,
+                    site: route.id.site,
+                    route: route.id.route,
+                }
+                .to_string(),
+            )?;
         }
-        if let Some(pool) = &ctx.pool {
-            let s = pool.settings();
+        if let Some(hop) = ctx.origin() {
+            let s = hop.pool.settings();
             if let Some(h) = &s.host_header {
                 upstream.insert_header(http::header::HOST, h.as_str())?;
             }
@@ -511,7 +538,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
         let err = EdgeError::from_proxy_error(e);
-        if let (Some(pool), Some(err)) = (&ctx.pool, &err) {
+        if let (Some(hop), Some(err)) = (ctx.origin(), &err) {
             // Connect failures were counted in fail_to_connect already.
             if matches!(err, EdgeError::UpstreamTimeout | EdgeError::Upstream)
                 && !matches!(
@@ -519,20 +546,23 @@ impl ProxyHttp for Gateway {
                     ErrorType::ConnectRefused | ErrorType::ConnectTimedout
                 )
             {
-                let route = ctx.route.as_deref().unwrap_or("-");
                 self.shared
                     .metrics
                     .upstream_errors
-                    .with_label_values(&[pool.site(), route, EdgeError::upstream_kind(e)])
+                    .with_label_values(&[
+                        hop.pool.site(),
+                        ctx.route_name(),
+                        EdgeError::upstream_kind(e),
+                    ])
                     .inc();
             }
         }
         // On image routes the upstream is the image service: a failure of that hop is
         // imgproxy's `timeout` or `IO` (the service's own errors arrive as statuses).
-        if ctx.image_route.is_some()
-            && let Some(err) = &err
+        if let (Kind::Image(hop), Some(err)) = (&mut ctx.kind, &err)
+            && hop.forwarded
         {
-            ctx.image_error = Some(match err {
+            hop.error = Some(match err {
                 EdgeError::UpstreamTimeout => ImageError::Timeout,
                 _ => ImageError::Io,
             });
@@ -598,14 +628,14 @@ impl ProxyHttp for Gateway {
             let req = session.req_header();
             telemetry::access(&AccessRecord {
                 request_id: &ctx.request_id,
-                site: ctx.site.as_deref().unwrap_or("-"),
-                route: ctx.route.as_deref().unwrap_or("-"),
+                site: ctx.site_name(),
+                route: ctx.route_name(),
                 method: req.method.as_str(),
                 path: req.uri.path(),
                 status,
                 bytes: session.body_bytes_sent(),
                 duration_ms: elapsed.as_secs_f64() * 1000.0,
-                upstream: ctx.upstream.map(|a| a.to_string()),
+                upstream: ctx.origin().and_then(|h| h.server).map(|a| a.to_string()),
                 cache: ctx.cache_status,
                 client: session.client_addr().map(|a| a.to_string()),
                 error: ctx.error.clone().or_else(|| e.map(|e| e.to_string())),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::RequestCtx;
+use super::{Kind, RequestCtx};
 use crate::metrics::{ErrorType, Metrics};
 
 /// What the logging phase knows about how the request ended.
@@ -18,31 +18,21 @@ pub(super) struct Finished {
 /// Counts the request in imgforge's per-site families and, on image routes, in the
 /// imgproxy-compatible ones.
 pub(super) fn record(m: &Metrics, ctx: &RequestCtx, done: &Finished) {
-    let site = ctx.site.as_deref().unwrap_or("-");
-    let route = ctx.route.as_deref().unwrap_or("-");
-    m.requests
-        .with_label_values(&[site, route, &done.status.to_string()])
-        .inc();
-    m.duration
-        .with_label_values(&[site, route])
-        .observe(done.elapsed.as_secs_f64());
-    if let Some(c) = ctx.cache_status {
-        m.cache_requests.with_label_values(&[site, route, c]).inc();
+    if let Some(route) = &ctx.metrics {
+        route.request(done.status);
+        route.duration(done.elapsed.as_secs_f64());
+        if let Some(c) = ctx.cache_status {
+            route.cache_status(c);
+        }
+        if let Some(waited) = done.lock_wait {
+            route.lock_wait(waited.as_secs_f64());
+        }
     }
-    if let Some(waited) = done.lock_wait {
-        m.cache_lock_waits.with_label_values(&[site, route]).inc();
-        m.cache_lock_wait_seconds
-            .with_label_values(&[site, route])
-            .observe(waited.as_secs_f64());
+    if let Kind::Image(hop) = &ctx.kind {
+        // An image request that ended without a status because the client went away: imgproxy
+        // counts a response it could not write as an `IO` error.
+        let gone = (done.status == 0 && hop.forwarded).then_some(ErrorType::Io);
+        m.imgproxy
+            .request_done(done.status, done.elapsed, hop.error.or(gone));
     }
-    if ctx.image_request.is_some() {
-        let error = ctx.image_error.or_else(|| client_gone(ctx, done));
-        m.imgproxy.request_done(done.status, done.elapsed, error);
-    }
-}
-
-/// An image request that ended without a status because the client went away: imgproxy
-/// counts a response it could not write as an `IO` error.
-fn client_gone(ctx: &RequestCtx, done: &Finished) -> Option<ErrorType> {
-    (done.status == 0 && ctx.image_route.is_some()).then_some(ErrorType::Io)
 }

@@ -4,6 +4,7 @@
 //! Vary). Keeping it behind a proxy hop means the edge can cache its answers like any origin
 //! response, and an error found during a transform is a proper status, never a truncated 200.
 
+mod answer;
 pub mod headers;
 mod render;
 mod service;

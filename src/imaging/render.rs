@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
+use super::answer::{Answer, common_headers};
 use super::headers::content_disposition;
-use super::service::{Answer, common_headers};
 use crate::config::ImageRoute;
 use crate::imgproxy::{Format, ImageRequest};
 use crate::metrics::ErrorType;

@@ -10,14 +10,18 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use tracing::Instrument;
 
+use super::answer::{Answer, common_headers};
 use super::headers::{encode_path, if_none_match, variant_etag};
 use super::render::render;
 use super::source_cache::SourceCache;
 use crate::config::RouteKind;
-use crate::imgproxy::internal::{INTERNAL_ROUTE, INTERNAL_SITE, parse_image_url};
-use crate::imgproxy::{ImageRequest, Source};
+use crate::imgproxy::Source;
+use crate::imgproxy::internal::{
+    INTERNAL_ROUTE, INTERNAL_ROUTE_ID, INTERNAL_SITE, RouteToken, parse_image_url,
+};
 use crate::metrics::ErrorType;
-use crate::source::{FetchError, Fetched, Fetcher, Limits, Target};
+use crate::routing::RouteId;
+use crate::source::{FetchError, Fetcher, Limits, Target};
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, spans};
 use crate::transform::Engine;
@@ -29,48 +33,6 @@ pub struct ImageService {
     engine: Engine,
     /// Originals, when a cache is configured.
     sources: Option<SourceCache>,
-}
-
-/// A finished answer: status, headers, body.
-pub(super) struct Answer {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Bytes,
-    /// imgproxy's error type when this answers a failure (counted in `errors_total`).
-    pub error: Option<ErrorType>,
-}
-
-impl Answer {
-    /// A 200 with its body, type and ETag.
-    pub fn ok(body: Bytes, content_type: String, etag: String) -> Self {
-        Self {
-            status: 200,
-            headers: vec![("content-type", content_type), ("etag", etag)],
-            body,
-            error: None,
-        }
-    }
-
-    /// A short plain-text error, never cached.
-    pub fn error(status: u16, message: impl Into<String>) -> Self {
-        let mut m: String = message.into();
-        m.push('\n');
-        Self {
-            status,
-            headers: vec![
-                ("content-type", "text/plain; charset=utf-8".into()),
-                ("cache-control", "no-store".into()),
-            ],
-            body: Bytes::from(m),
-            error: None,
-        }
-    }
-
-    /// Marks the answer as a failure of imgproxy's type `t`.
-    pub fn failed(mut self, t: ErrorType) -> Self {
-        self.error = Some(t);
-        self
-    }
 }
 
 impl ImageService {
@@ -93,15 +55,24 @@ impl ImageService {
         };
         let request_id = header("x-request-id").unwrap_or("-").to_string();
         let runtime = self.shared.runtime.load_full();
-        let Some(site) = runtime.config.sites.iter().find(|s| s.name == site_name) else {
-            return Answer::error(404, "unknown site");
-        };
-        let Some((route, cache_policy)) = site.routes.iter().find_map(|r| match &r.kind {
-            RouteKind::Imgproxy(s) if r.prefix == prefix => Some((s.as_ref(), r.cache.as_ref())),
-            _ => None,
-        }) else {
+        // The edge names the route of its runtime; a reload in between makes that another
+        // runtime, whose route is then found by its names.
+        let by_token = header(INTERNAL_ROUTE_ID)
+            .and_then(|t| t.parse::<RouteToken>().ok())
+            .filter(|t| t.epoch == runtime.epoch)
+            .and_then(|t| {
+                runtime.route(RouteId {
+                    site: t.site,
+                    route: t.route,
+                })
+            });
+        let Some(found) = by_token.or_else(|| runtime.route_named(site_name, prefix)) else {
             return Answer::error(404, "unknown image route");
         };
+        let RouteKind::Imgproxy(route) = &found.route.kind else {
+            return Answer::error(404, "unknown image route");
+        };
+        let (route, cache_policy, site) = (route.as_ref(), found.route.cache.as_ref(), &found.site);
         // Verified again here (microseconds): the socket is private, but this keeps the service
         // correct on its own.
         let settings = &route.settings;
@@ -121,7 +92,7 @@ impl ImageService {
             timeout: runtime.config.transform.timeout,
             max_redirects: 5,
         };
-        let backend = runtime.backends.get(site_name);
+        let backend = Some(&found.backend);
         let host = site.hosts.first().and_then(|h| match h {
             crate::config::HostPattern::Exact(n) => Some(n.as_str()),
             crate::config::HostPattern::Suffix(_) => None,
@@ -226,31 +197,6 @@ fn not_modified_since(since: Option<&str>, last_modified: Option<&str>) -> bool 
 
 fn fetch_error(e: &FetchError) -> Answer {
     Answer::error(e.status(), e.message()).failed(ErrorType::of_fetch(e))
-}
-
-/// Headers every successful answer carries.
-pub(super) fn common_headers(a: &mut Answer, image: &ImageRequest, fetched: &Fetched) {
-    if !image.negotiation.vary.is_empty() {
-        a.headers.push(("vary", image.negotiation.vary.join(", ")));
-    }
-    if let Some(lm) = &fetched.last_modified {
-        a.headers.push(("last-modified", lm.clone()));
-    }
-    a.headers.push(("cache-control", cache_control(image)));
-}
-
-fn cache_control(image: &ImageRequest) -> String {
-    const YEAR: i64 = 31_536_000;
-    let max_age = match image.options.expires {
-        Some(exp) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            (exp - now).clamp(0, YEAR)
-        }
-        None => YEAR,
-    };
-    format!("public, max-age={max_age}")
 }
 
 #[async_trait]

@@ -9,6 +9,7 @@
 
 pub mod errors;
 pub mod imgproxy;
+mod route;
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -17,6 +18,7 @@ use prometheus::{
 
 pub use errors::ErrorType;
 pub use imgproxy::ImgproxyMetrics;
+pub use route::RouteMetrics;
 
 /// Histogram buckets (seconds) of every latency family: from a memory cache hit (sub-ms) to a
 /// transform near its default timeout.

@@ -20,17 +20,26 @@ pub struct Router {
     default: Option<usize>,
 }
 
+/// A route of one routing table: its site's index in the config and its own in the site
+/// (routes are kept longest prefix first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteId {
+    pub site: usize,
+    pub route: usize,
+}
+
 /// Result of routing one request.
 #[derive(Debug)]
 pub enum RouteMatch<'a> {
     Matched {
         site: &'a Arc<Site>,
         route: &'a Route,
+        id: RouteId,
     },
     /// No site for this host (and no default site): 421.
     UnknownHost,
-    /// The site has no route for this path: 404.
-    NoRoute { site: &'a Arc<Site> },
+    /// The site (at `index`) has no route for this path: 404.
+    NoRoute { site: &'a Arc<Site>, index: usize },
 }
 
 impl Router {
@@ -69,8 +78,11 @@ impl Router {
 
     /// Finds the site for a `Host` header value (may carry a port) or an authority.
     pub fn site_for_host(&self, host: Option<&str>) -> Option<&Arc<Site>> {
-        let idx = host
-            .map(normalize_host)
+        self.site_index(host).and_then(|i| self.sites.get(i))
+    }
+
+    fn site_index(&self, host: Option<&str>) -> Option<usize> {
+        host.map(normalize_host)
             .and_then(|h| {
                 self.exact.get(h.as_str()).copied().or_else(|| {
                     self.suffixes
@@ -79,25 +91,30 @@ impl Router {
                         .map(|(_, i)| *i)
                 })
             })
-            .or(self.default)?;
-        self.sites.get(idx)
+            .or(self.default)
     }
 
     /// Routes a request.
     pub fn route(&self, host: Option<&str>, path: &str) -> RouteMatch<'_> {
-        let Some(site) = self.site_for_host(host) else {
+        let Some((index, site)) = self
+            .site_index(host)
+            .and_then(|i| Some((i, self.sites.get(i)?)))
+        else {
             return RouteMatch::UnknownHost;
         };
-        match route_for_path(site, path) {
-            Some(route) => RouteMatch::Matched { site, route },
-            None => RouteMatch::NoRoute { site },
+        match site
+            .routes
+            .iter()
+            .position(|r| prefix_matches(&r.prefix, path))
+        {
+            Some(route) => RouteMatch::Matched {
+                site,
+                route: &site.routes[route],
+                id: RouteId { site: index, route },
+            },
+            None => RouteMatch::NoRoute { site, index },
         }
     }
-}
-
-/// The longest prefix of `site` that matches `path` (routes are stored longest first).
-pub fn route_for_path<'a>(site: &'a Site, path: &str) -> Option<&'a Route> {
-    site.routes.iter().find(|r| prefix_matches(&r.prefix, path))
 }
 
 fn prefix_matches(prefix: &str, path: &str) -> bool {
@@ -200,7 +217,21 @@ prefix = "/static"
         assert_eq!(prefix("/").as_deref(), Some("/"));
         assert!(matches!(
             r.route(Some("blog.test"), "/other"),
-            RouteMatch::NoRoute { .. }
+            RouteMatch::NoRoute { index: 2, .. }
         ));
+    }
+
+    #[test]
+    fn ids_index_the_config() {
+        let r = router();
+        let RouteMatch::Matched { site, route, id } = r.route(Some("a.shop.test"), "/img/x") else {
+            panic!("no match");
+        };
+        assert_eq!(id.site, 0);
+        assert_eq!(site.routes[id.route].prefix, route.prefix);
+        let RouteMatch::Matched { id, .. } = r.route(Some("blog.test"), "/static/a") else {
+            panic!("no match");
+        };
+        assert_eq!(id, RouteId { site: 2, route: 0 });
     }
 }
