@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # benches/passthrough.sh: passthrough benchmark, imgforge vs nginx proxy_pass.
 #
-# One ~48 KB object (default /work/shared/corpus/pass_50k.jpg) served by a static nginx origin,
+# One ~48 KB object (default ../shared/corpus/pass_50k.jpg beside the repository) served by a static nginx origin,
 # fetched through (a) nginx proxy_pass with upstream keepalive and (b) imgforge's plain proxy
 # route, both on this machine, both fetching from the same origin on every request (no cache
 # anywhere). Load: wrk (no Lua script) at each concurrency, keep-alive connections, a warm-up
@@ -46,7 +46,7 @@ RUNS=${RUNS:-3}
 CONCURRENCY=${CONCURRENCY:-"2 8"}
 THREADS=${THREADS:-2}
 VARIANTS=${VARIANTS:-"nginx imgforge nginx_log imgforge_log"}
-OBJECT=${OBJECT:-/work/shared/corpus/pass_50k.jpg}
+OBJECT=${OBJECT:-$ROOT/../shared/corpus/pass_50k.jpg}
 BIN=${BIN:-$ROOT/target/release/imgforge}
 BASE_BIN=${BASE_BIN:-}
 BASE_REV=${BASE_REV:-base}

@@ -18,8 +18,8 @@ use imgforge::transform::{EngineSettings, Format, Job, bench};
 fn corpus() -> Option<PathBuf> {
     let candidates = [
         std::env::var_os("IMGFORGE_CORPUS").map(PathBuf::from),
-        Some(PathBuf::from("../shared/corpus")),
-        Some(PathBuf::from("/work/shared/corpus")),
+        // `../shared` beside the repository (benches run from the package root).
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")),
     ];
     candidates
         .into_iter()

@@ -22,7 +22,7 @@ use crate::config::{Config, TransformSettings};
 use crate::edge::connections::ConnectionCap;
 use crate::edge::{Gateway, Scoped};
 use crate::imaging::ImageService;
-use crate::metrics::{Metrics, MetricsSettings};
+use crate::metrics::{Metrics, RegistrySettings};
 use crate::reload::Supervisor;
 use pingora::cache::lock::CacheKeyLockImpl;
 
@@ -54,7 +54,7 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
     if !opts.upgrade {
         check_listeners(&config)?;
     }
-    let metrics = Metrics::new(&MetricsSettings {
+    let metrics = Metrics::new(&RegistrySettings {
         namespace: config.metrics.namespace.clone(),
         workers: config.transform.workers,
         queue: config.transform.queue,

@@ -15,8 +15,6 @@ pub enum EdgeError {
     UnknownHost,
     /// The site has no route for the path.
     NoRoute,
-    /// The route kind is configured but not served yet.
-    NotImplemented(&'static str),
     /// No origin server could be selected.
     NoUpstream,
     /// The origin could not be reached or broke the exchange.
@@ -47,7 +45,6 @@ impl EdgeError {
         match self {
             EdgeError::UnknownHost => 421,
             EdgeError::NoRoute => 404,
-            EdgeError::NotImplemented(_) => 501,
             EdgeError::NoUpstream | EdgeError::Upstream => 502,
             EdgeError::UpstreamTimeout => 504,
             EdgeError::BadRequest => 400,
@@ -81,7 +78,6 @@ impl EdgeError {
             }
             EdgeError::UnknownHost => "unknown host: no site is configured for this Host\n",
             EdgeError::NoRoute => "not found: no route for this path\n",
-            EdgeError::NotImplemented(m) => m,
             EdgeError::NoUpstream => "bad gateway: no origin server available\n",
             EdgeError::Upstream => "bad gateway: origin server failed\n",
             EdgeError::UpstreamTimeout => "gateway timeout: origin server did not answer in time\n",

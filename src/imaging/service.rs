@@ -21,7 +21,7 @@ use crate::imgproxy::internal::{
 };
 use crate::metrics::ErrorType;
 use crate::routing::RouteId;
-use crate::source::{FetchError, Fetcher, Limits, Target};
+use crate::source::{FetchError, FetchLimits, Fetcher, Target};
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, spans};
 use crate::transform::Engine;
@@ -82,7 +82,7 @@ impl ImageService {
                 return Answer::error(e.status(), e.to_string()).failed(ErrorType::of_url(&e));
             }
         };
-        let limits = Limits {
+        let limits = FetchLimits {
             max_bytes: image
                 .options
                 .max_src_file_size

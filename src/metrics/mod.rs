@@ -28,7 +28,7 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
 
 /// What [`Metrics::new`] needs from the configuration.
 #[derive(Debug, Clone, Default)]
-pub struct MetricsSettings {
+pub struct RegistrySettings {
     /// Prefix of the imgproxy-compatible families (`[metrics] namespace`); empty for none.
     pub namespace: String,
     /// `[transform] workers`, exported as `workers`.
@@ -105,7 +105,7 @@ pub use crate::config::metrics::check_namespace;
 
 impl Metrics {
     /// Creates and registers every family.
-    pub fn new(settings: &MetricsSettings) -> Result<Self, prometheus::Error> {
+    pub fn new(settings: &RegistrySettings) -> Result<Self, prometheus::Error> {
         check_namespace(&settings.namespace).map_err(prometheus::Error::Msg)?;
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
@@ -257,8 +257,8 @@ impl Drop for GaugeGuard {
 mod tests {
     use super::*;
 
-    fn settings(namespace: &str) -> MetricsSettings {
-        MetricsSettings {
+    fn settings(namespace: &str) -> RegistrySettings {
+        RegistrySettings {
             namespace: namespace.into(),
             workers: 2,
             queue: 8,

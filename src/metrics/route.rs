@@ -135,7 +135,7 @@ impl RouteMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::MetricsSettings;
+    use crate::metrics::RegistrySettings;
 
     fn text(m: &Metrics) -> String {
         String::from_utf8(m.render()).unwrap()
@@ -143,7 +143,7 @@ mod tests {
 
     #[test]
     fn handles_count_in_the_labelled_families() {
-        let m = Metrics::new(&MetricsSettings::default()).unwrap();
+        let m = Metrics::new(&RegistrySettings::default()).unwrap();
         let r = RouteMetrics::new(&m, "shop", "/img");
         r.request(200);
         r.request(200);

@@ -9,7 +9,7 @@ use pingora::http::RequestHeader;
 use pingora::prelude::HttpPeer;
 use pingora::upstreams::peer::Peer;
 
-use super::{FetchError, Fetched, Limits, Target};
+use super::{FetchError, FetchLimits, Fetched, Target};
 use crate::protect::ssrf;
 
 /// Downloads sources; one per process (it owns the connection pool).
@@ -35,7 +35,7 @@ impl Fetcher {
     pub async fn fetch(
         &self,
         target: Target<'_>,
-        limits: Limits,
+        limits: FetchLimits,
         request_id: &str,
     ) -> Result<Fetched, FetchError> {
         match tokio::time::timeout(limits.timeout, self.fetch_inner(target, limits, request_id))
@@ -49,7 +49,7 @@ impl Fetcher {
     async fn fetch_inner(
         &self,
         target: Target<'_>,
-        limits: Limits,
+        limits: FetchLimits,
         request_id: &str,
     ) -> Result<Fetched, FetchError> {
         match target {

@@ -46,7 +46,7 @@ pub enum Target<'a> {
 
 /// Limits of one fetch.
 #[derive(Debug, Clone, Copy)]
-pub struct Limits {
+pub struct FetchLimits {
     pub max_bytes: u64,
     /// For the whole download, redirects included.
     pub timeout: Duration,

@@ -67,11 +67,6 @@ impl TieredStorage {
         self.stats.snapshot()
     }
 
-    /// The live counters, for callers that keep a handle.
-    pub fn stats_handle(&self) -> Arc<CacheStats> {
-        self.stats.clone()
-    }
-
     /// The largest body any tier admits. Pass it to `HttpCache::set_max_file_size_bytes` (or a
     /// smaller value) so that pingora stops filling an entry no tier would keep.
     pub fn max_entry_size(&self) -> usize {

@@ -13,7 +13,6 @@ use super::args::{
 };
 use super::error::UrlError;
 use super::options::{Format, GravityKind, ProcessingOptions, ResizingType, Rgb};
-use super::settings::Presets;
 
 /// Upper bound on preset applications per request (and per preset at
 /// validation), so that presets referencing each other cannot explode.
@@ -130,10 +129,14 @@ pub(crate) const OPTION_NAMES: &[&str] = &[
     "mrd",
 ];
 
+/// Preset definitions: name → its `name:args` segments.
+pub(crate) type PresetDefs = std::collections::BTreeMap<String, Vec<String>>;
+
 /// Per-request option application state: preset lookup, loop detection and
 /// the expansion budget.
 pub(crate) struct Applier<'s> {
-    presets: &'s Presets,
+    /// Preset name → its `name:args` segments (what `settings::Presets` parsed).
+    presets: &'s PresetDefs,
     allow_security: bool,
     now_unix: i64,
     /// Presets applied so far, in order of first use.
@@ -144,7 +147,7 @@ pub(crate) struct Applier<'s> {
 }
 
 impl<'s> Applier<'s> {
-    pub(crate) fn new(presets: &'s Presets, allow_security: bool, now_unix: i64) -> Self {
+    pub(crate) fn new(presets: &'s PresetDefs, allow_security: bool, now_unix: i64) -> Self {
         Applier {
             presets,
             allow_security,
@@ -184,7 +187,11 @@ impl<'s> Applier<'s> {
         I: IntoIterator<Item = &'a str>,
     {
         for name in names {
-            let Some((key, segments)) = self.presets.get(name) else {
+            let Some((key, segments)) = self
+                .presets
+                .get_key_value(name)
+                .map(|(k, v)| (k.as_str(), v.as_slice()))
+            else {
                 return Err(UrlError::UnknownPreset(super::error::echo(name)));
             };
             // A preset already being expanded higher up is a loop: skip it

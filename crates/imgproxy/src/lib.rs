@@ -203,7 +203,7 @@ fn parse_after_signature(
     if let Some(w) = hint_width {
         o.width = (f64::from(w) / hint_dpr.unwrap_or(1.0)).round() as u32;
     }
-    let mut applier = Applier::new(&settings.presets, mode.allow_security, now_unix);
+    let mut applier = Applier::new(settings.presets.defs(), mode.allow_security, now_unix);
     if settings.presets.contains("default") {
         applier.apply_presets(&mut o, ["default"])?;
     }

@@ -9,7 +9,7 @@ use std::fmt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::apply::{Applier, OPTION_NAMES, is_security_option};
+use super::apply::{Applier, OPTION_NAMES, PresetDefs, is_security_option};
 use super::options::{Format, ProcessingOptions};
 
 /// A configuration mistake, reported once at load time.
@@ -197,7 +197,7 @@ pub fn parse_allowed_sources(patterns: &[String]) -> Result<Vec<SourcePattern>, 
 /// Named presets, parsed and validated once.
 #[derive(Debug, Clone, Default)]
 pub struct Presets {
-    defs: BTreeMap<String, Vec<String>>,
+    defs: PresetDefs,
     baseline: ProcessingOptions,
     uses_security: Vec<String>,
 }
@@ -242,7 +242,7 @@ impl Presets {
         for name in presets.defs.keys() {
             let mut o = ProcessingOptions::default();
             // now = 0: `exp` inside a preset is checked per request, not at load.
-            let mut applier = Applier::new(&presets, true, 0);
+            let mut applier = Applier::new(&presets.defs, true, 0);
             applier
                 .apply_presets(&mut o, [name.as_str()])
                 .map_err(|e| SettingsError::Preset {
@@ -261,7 +261,7 @@ impl Presets {
             .collect();
         if presets.defs.contains_key("default") {
             let mut o = ProcessingOptions::default();
-            let mut applier = Applier::new(&presets, true, 0);
+            let mut applier = Applier::new(&presets.defs, true, 0);
             if applier.apply_presets(&mut o, ["default"]).is_ok() {
                 o.finalize();
                 presets.baseline = o;
@@ -270,11 +270,9 @@ impl Presets {
         Ok(presets)
     }
 
-    /// Looks a preset up, returning the stored name (for lifetimes) and its options.
-    pub(crate) fn get(&self, name: &str) -> Option<(&str, &[String])> {
-        self.defs
-            .get_key_value(name)
-            .map(|(k, v)| (k.as_str(), v.as_slice()))
+    /// The definitions, for applying presets to a request.
+    pub(crate) fn defs(&self) -> &PresetDefs {
+        &self.defs
     }
 
     /// Whether a preset with this name exists.
