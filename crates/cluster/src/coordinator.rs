@@ -340,6 +340,37 @@ impl std::fmt::Debug for Coordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::purge::PurgeEvent;
+    use crate::ratelimit::Quota;
+    use crate::settings::Endpoint;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Pingora's phases are `async_trait` methods: every future the gateway awaits must be
+    /// `Send`, and the coordinator must be shareable across its threads.
+    #[test]
+    fn futures_are_send_and_the_coordinator_is_shareable() {
+        fn shareable<T: Send + Sync + Clone + 'static>() {}
+        shareable::<Coordinator>();
+        let c = Coordinator::new(ClusterSettings::new(
+            Endpoint::Standalone("redis://127.0.0.1:1".into()),
+            "n",
+        ))
+        .expect("valid");
+        let q = Quota {
+            per_second: 1.0,
+            burst: 1,
+        };
+        assert_send(&c.rate_limit("/", "c", q));
+        assert_send(&c.try_lock("k", Duration::from_secs(1)));
+        assert_send(&c.wait_unlocked("k", Duration::from_secs(1)));
+        assert_send(&c.release_lock("k", "t"));
+        assert_send(&c.publish_purge(&PurgeEvent::All));
+        assert_send(&c.source_generation("s", "/a"));
+        assert_send(&c.ping());
+        // Creating one touched nothing.
+        assert_eq!(c.status().connection, ConnectionState::Idle);
+    }
 
     #[test]
     fn key_names() {
