@@ -461,11 +461,12 @@ mod tests {
         assert_eq!(s.on_error, OnError::Local);
         assert!(s.validate().is_ok());
         assert!(standalone("redis://localhost").validate().is_ok());
-        assert!(
-            standalone("rediss://:secret@cache.internal:6380/2")
-                .validate()
-                .is_ok()
-        );
+        let tls = standalone("rediss://:secret@cache.internal:6380/2").validate();
+        if cfg!(feature = "tls") {
+            assert!(tls.is_ok(), "{tls:?}");
+        } else {
+            assert!(tls.is_err_and(|e| e.to_string().contains("`tls` feature")));
+        }
         assert!(standalone("redis://[::1]:6379").validate().is_ok());
         let c = ClusterSettings::new(
             Endpoint::Cluster(vec![
