@@ -3,7 +3,7 @@
 # what is missing, so it is cheap to run every time.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libvips-dev libvips-tools curl ca-certificates)
+packages=(build-essential cmake pkg-config libvips-dev libvips-tools curl ca-certificates redis-server redis-tools)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,376 @@
+//! Shared rate limits: the types of a decision, the GCRA script's reply, and the local deny
+//! cache. The call itself is [`crate::Coordinator::rate_limit`].
+//!
+//! The algorithm is the gateway's local one (GCRA: one theoretical arrival time per bucket),
+//! run by one Lua script per decision on Redis's clock, so that no node's clock matters and
+//! concurrent nodes cannot interleave a read and a write.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::script::Lua;
+
+use crate::coordinator::{Budget, Coordinator};
+use crate::observe::{FallbackReason, Op};
+use crate::settings::OnError;
+
+/// Rate and burst of one bucket (the same meaning as the gateway's local `Quota`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Quota {
+    /// Sustained requests per second (> 0).
+    pub per_second: f64,
+    /// Requests allowed at once (≥ 1).
+    pub burst: u32,
+}
+
+impl Quota {
+    /// Microseconds between two requests at the sustained rate (at least 1).
+    pub(crate) fn interval_us(&self) -> u64 {
+        let us = 1e6 / self.per_second.max(1e-9);
+        // At most ~31 years: far below 2^53 µs, so Lua's doubles stay exact.
+        us.clamp(1.0, 1e15) as u64
+    }
+
+    pub(crate) fn burst(&self) -> u32 {
+        self.burst.max(1)
+    }
+}
+
+/// The verdict for one request, with what the `RateLimit-*` headers report (the same fields as
+/// the gateway's local `Decision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request may pass.
+    pub allowed: bool,
+    /// The burst (`RateLimit-Limit`).
+    pub limit: u32,
+    /// Requests still allowed right now (`RateLimit-Remaining`).
+    pub remaining: u32,
+    /// Until the bucket is full again (`RateLimit-Reset`).
+    pub reset: Duration,
+    /// When refused: how long until one request would pass (`Retry-After`).
+    pub retry_after: Duration,
+}
+
+impl Decision {
+    /// The decision from the script's reply `{allowed, ahead_us, retry_us}`.
+    pub(crate) fn from_script(quota: Quota, allowed: bool, ahead_us: u64, retry_us: u64) -> Self {
+        let used = ahead_us.div_ceil(quota.interval_us());
+        let burst = quota.burst();
+        Decision {
+            allowed,
+            limit: burst,
+            remaining: u64::from(burst).saturating_sub(used) as u32,
+            reset: Duration::from_micros(ahead_us),
+            retry_after: if allowed {
+                Duration::ZERO
+            } else {
+                Duration::from_micros(retry_us)
+            },
+        }
+    }
+}
+
+/// The outcome of [`crate::Coordinator::rate_limit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Decided by the fleet (Redis), or by the local deny cache standing in for it.
+    Shared(Decision),
+    /// Redis could not decide: the caller applies the `on_error` policy, most simply with
+    /// [`Verdict::resolve`].
+    Fallback(Fallback),
+}
+
+/// Why and how to fall back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fallback {
+    /// The configured `on_error` policy.
+    pub policy: OnError,
+    /// What went wrong.
+    pub reason: FallbackReason,
+    /// The bucket's burst (for the headers of an `allow`/`deny` answer).
+    pub limit: u32,
+}
+
+/// `Retry-After` of a request refused by `on_error = "deny"`.
+pub const DENY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl Verdict {
+    /// The decision to answer with: the shared one, or the `on_error` policy's — `local` asks
+    /// `local` (the node's own in-memory limiter, called only in that case), `allow` admits,
+    /// `deny` refuses for [`DENY_RETRY_AFTER`].
+    pub fn resolve(self, local: impl FnOnce() -> Decision) -> Decision {
+        match self {
+            Verdict::Shared(d) => d,
+            Verdict::Fallback(f) => match f.policy {
+                OnError::Local => local(),
+                OnError::Allow => Decision {
+                    allowed: true,
+                    limit: f.limit,
+                    remaining: f.limit,
+                    reset: Duration::ZERO,
+                    retry_after: Duration::ZERO,
+                },
+                OnError::Deny => Decision {
+                    allowed: false,
+                    limit: f.limit,
+                    remaining: 0,
+                    reset: DENY_RETRY_AFTER,
+                    retry_after: DENY_RETRY_AFTER,
+                },
+            },
+        }
+    }
+
+    /// Whether Redis could not decide.
+    pub fn is_fallback(&self) -> bool {
+        matches!(self, Verdict::Fallback(_))
+    }
+}
+
+static GCRA: LazyLock<Lua> = LazyLock::new(|| Lua::new(include_str!("scripts/gcra.lua")));
+
+impl Coordinator {
+    /// Decides one request of `client` (e.g. its IP) against the bucket `scope` (e.g. the route,
+    /// or `*` for a global cap) shared by the whole fleet.
+    ///
+    /// A client refused less than its `retry_after` ago is refused again from the local deny
+    /// cache, without a Redis call. Otherwise one script call, within `timeout`, behind the
+    /// circuit breaker; when it fails, times out or is skipped the verdict is
+    /// [`Verdict::Fallback`] (never an error) and the caller applies `on_error`, typically
+    /// `verdict.resolve(|| local_limiter.check(..))`.
+    pub async fn rate_limit(&self, scope: &str, client: &str, quota: Quota) -> Verdict {
+        let inner = &self.inner;
+        let key = inner.keys.rate(scope, client);
+        if let Some(d) = inner.deny.get(&key, Instant::now()) {
+            inner.counters.deny_cache_hit();
+            inner.observer.deny_cache_hit();
+            return Verdict::Shared(d);
+        }
+        let interval = quota.interval_us();
+        let burst = quota.burst();
+        let reply = self
+            .call(Op::RateLimit, Budget::Request, |mut conn| {
+                let key = key.clone();
+                async move {
+                    GCRA.run::<(i64, i64, i64), _>(&mut conn, 1, |c| {
+                        c.arg(&key).arg(interval).arg(burst);
+                    })
+                    .await
+                }
+            })
+            .await;
+        match reply {
+            Ok((allowed, ahead, retry)) => {
+                let d = Decision::from_script(
+                    quota,
+                    allowed == 1,
+                    u64::try_from(ahead).unwrap_or(0),
+                    u64::try_from(retry).unwrap_or(0),
+                );
+                if !d.allowed {
+                    inner.deny.insert(&key, &d, Instant::now());
+                }
+                Verdict::Shared(d)
+            }
+            Err(e) => {
+                let reason = FallbackReason::of(e.kind());
+                inner.counters.fallback(reason);
+                inner.observer.fallback(reason);
+                tracing::debug!(error = %e, scope, "shared rate limit fell back");
+                Verdict::Fallback(Fallback {
+                    policy: inner.settings.on_error,
+                    reason,
+                    limit: burst,
+                })
+            }
+        }
+    }
+}
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Clone, Copy)]
+struct Denied {
+    retry_at: Instant,
+    reset_at: Instant,
+    limit: u32,
+}
+
+/// Refused buckets, refused again locally until their retry time: a client hammering past its
+/// limit costs no Redis call per request. Bounded like the gateway's limiter.
+#[derive(Debug)]
+pub(crate) struct DenyCache {
+    hasher: RandomState,
+    max_per_shard: usize,
+    shards: Vec<Mutex<HashMap<String, Denied>>>,
+}
+
+impl DenyCache {
+    pub(crate) fn new(max_keys: usize) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            max_per_shard: (max_keys / SHARDS).max(1),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> std::sync::MutexGuard<'_, HashMap<String, Denied>> {
+        let i = (self.hasher.hash_one(key) as usize) % SHARDS;
+        // A map of instants: a poisoned lock holds a usable value.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The refusal standing for `key` at `now`, if any.
+    pub(crate) fn get(&self, key: &str, now: Instant) -> Option<Decision> {
+        let mut map = self.shard(key);
+        let d = *map.get(key)?;
+        if now >= d.retry_at {
+            map.remove(key);
+            return None;
+        }
+        Some(Decision {
+            allowed: false,
+            limit: d.limit,
+            remaining: 0,
+            reset: d.reset_at.saturating_duration_since(now),
+            retry_after: d.retry_at - now,
+        })
+    }
+
+    /// Remembers a refusal decided at `now`.
+    pub(crate) fn insert(&self, key: &str, d: &Decision, now: Instant) {
+        if d.allowed || d.retry_after.is_zero() {
+            return;
+        }
+        let mut map = self.shard(key);
+        if map.len() >= self.max_per_shard && !map.contains_key(key) {
+            map.retain(|_, v| v.retry_at > now);
+            if map.len() >= self.max_per_shard {
+                // Full of live refusals: this one is decided by Redis again next time.
+                return;
+            }
+        }
+        map.insert(
+            key.to_string(),
+            Denied {
+                retry_at: now + d.retry_after,
+                reset_at: now + d.reset,
+                limit: d.limit,
+            },
+        );
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().map_or(0, |m| m.len()))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const Q: Quota = Quota {
+        per_second: 10.0,
+        burst: 3,
+    };
+
+    #[test]
+    fn decision_fields_match_the_local_limiter() {
+        // First request of a fresh bucket: TAT = now + interval.
+        let d = Decision::from_script(Q, true, 100_000, 0);
+        assert_eq!((d.limit, d.remaining), (3, 2));
+        assert_eq!(d.reset, Duration::from_millis(100));
+        // Third: TAT = now + 3 intervals, nothing left.
+        let d = Decision::from_script(Q, true, 300_000, 0);
+        assert_eq!(d.remaining, 0);
+        // Refused: 300 ms ahead, tolerance 200 ms → retry in 100 ms.
+        let d = Decision::from_script(Q, false, 300_000, 100_000);
+        assert!(!d.allowed);
+        assert_eq!(d.retry_after, Duration::from_millis(100));
+        assert_eq!(d.remaining, 0);
+    }
+
+    #[test]
+    fn resolve_applies_the_policy() {
+        let fb = |policy| {
+            Verdict::Fallback(Fallback {
+                policy,
+                reason: FallbackReason::Timeout,
+                limit: 7,
+            })
+        };
+        let local = Decision {
+            allowed: false,
+            limit: 7,
+            remaining: 0,
+            reset: Duration::from_secs(3),
+            retry_after: Duration::from_secs(2),
+        };
+        assert_eq!(fb(OnError::Local).resolve(|| local), local);
+        let allow = fb(OnError::Allow).resolve(|| panic!("local not asked"));
+        assert!(allow.allowed);
+        assert_eq!(allow.remaining, 7);
+        let deny = fb(OnError::Deny).resolve(|| panic!("local not asked"));
+        assert!(!deny.allowed);
+        assert_eq!(deny.retry_after, DENY_RETRY_AFTER);
+        let shared = Decision {
+            allowed: true,
+            ..local
+        };
+        assert_eq!(
+            Verdict::Shared(shared).resolve(|| panic!("local not asked")),
+            shared
+        );
+    }
+
+    #[test]
+    fn deny_cache_holds_until_the_retry_time() {
+        let c = DenyCache::new(1000);
+        let t = Instant::now();
+        let refused = Decision::from_script(Q, false, 300_000, 100_000);
+        c.insert("k", &refused, t);
+        let again = c.get("k", t + Duration::from_millis(40)).expect("cached");
+        assert!(!again.allowed);
+        assert_eq!(again.retry_after, Duration::from_millis(60));
+        assert_eq!(again.reset, Duration::from_millis(260));
+        assert!(c.get("other", t).is_none());
+        assert!(c.get("k", t + Duration::from_millis(100)).is_none());
+        assert_eq!(c.len(), 0, "an expired refusal is dropped");
+        // Admissions are never cached.
+        c.insert("a", &Decision::from_script(Q, true, 100_000, 0), t);
+        assert!(c.get("a", t).is_none());
+    }
+
+    #[test]
+    fn deny_cache_is_bounded() {
+        let c = DenyCache::new(64);
+        let t = Instant::now();
+        let refused = Decision::from_script(Q, false, 300_000, 100_000);
+        for i in 0..10_000 {
+            c.insert(&i.to_string(), &refused, t);
+        }
+        assert!(c.len() <= 64, "{}", c.len());
+    }
+
+    #[test]
+    fn extreme_quotas_stay_in_range() {
+        let slow = Quota {
+            per_second: 1e-12,
+            burst: 0,
+        };
+        assert_eq!(slow.interval_us(), 1_000_000_000_000_000);
+        assert_eq!(slow.burst(), 1);
+        let fast = Quota {
+            per_second: 1e9,
+            burst: 5,
+        };
+        assert_eq!(fast.interval_us(), 1);
+    }
+}
