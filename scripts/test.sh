@@ -11,5 +11,5 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
 cargo clippy --locked --all-targets --features otlp -- -D warnings
-cargo test --locked --features otlp --test otlp --test config_errors
+cargo test --locked --features otlp --test it -- otlp:: config_errors::
 ./scripts/fuzz.sh
