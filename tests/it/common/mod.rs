@@ -3,7 +3,7 @@
 //!
 //! ```ignore
 //! let origin = Origin::start("a").await;
-//! let gw = Gateway::builder().site(&format!(r#"... servers = ["{}"] ..."#, origin.addr)).start().await;
+//! let gw = Gateway::builder().config(&site("shop", &["shop.test"], &[origin.addr], "")).start().await;
 //! let resp = gw.get("shop.test", "/x").await;
 //! ```
 
