@@ -121,6 +121,10 @@ async fn concurrent_misses_are_coalesced() {
     // The others waited on the cache lock for the one filling it, and were served what it
     // stored: every wait ended `done`.
     let labels = [("site", "s"), ("route", "/img")];
+    // A request's wait is counted with the request, in the logging phase, which may end just
+    // after the client has its response: read the waits once all ten are counted.
+    gw.metric_settled("imgforge_requests_total", &labels, 10.0)
+        .await;
     let waits = gw.metric("imgforge_cache_lock_waits_total", &labels).await;
     assert!(waits > 0.0, "no request waited on the cache lock");
     assert!(waits <= 9.0, "{waits}: the writer never waits");
