@@ -11,5 +11,5 @@ cargo fmt --all -- --check
 cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
 cargo clippy --locked --workspace --all-targets --features otlp -- -D warnings
-cargo test --locked --features otlp --test otlp --test config_errors
+cargo test --locked --features otlp --test it -- otlp:: config_errors::
 ./scripts/fuzz.sh

@@ -1,8 +1,7 @@
 //! The query API (`/img?url=&w=&h=&f=&q=&t=&sig=`) and the admin `/sign` endpoint, through the
 //! real gateway against a real origin.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use imgforge::imgproxy::{Format, KeyPair, query, sign_path};
 use imgforge::transform::testkit::{self, decode};

@@ -3,8 +3,7 @@
 //! with their names, one trace per request across the edge and the image service, the
 //! parent/child links of the span tree and the request's attributes.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,8 +1,7 @@
 //! imgproxy routes at the edge: URLs are parsed and signatures verified before any origin is
 //! touched; errors carry imgproxy's statuses.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// imgproxy's documented signing vector: key "secret", salt "hello".
 const SIGNED: &str = "/oKfUtW34Dvo2BGQehJFR4Nr0_rIjOtdtzJ3QFsUcXH8/rs:fill:300:400:0/g:sm/aHR0cDovL2V4YW1w/bGUuY29tL2ltYWdl/cy9jdXJpb3NpdHku/anBn.png";

@@ -1,7 +1,6 @@
 //! Rate limits at the edge.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_client_limit_answers_429_with_headers() {

@@ -1,8 +1,7 @@
 //! Image routes end to end: a real origin serves generated images, the gateway transforms them
 //! with libvips, and the tests decode what comes back.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit::{self, decode, pixel};

@@ -1,7 +1,6 @@
 //! Transparency of the plain reverse proxy: methods, ranges, chunked and large bodies.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,6 @@
 //! Origin pools: balancing, failover, health checks, errors, forwarded headers.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 

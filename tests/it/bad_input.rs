@@ -3,8 +3,7 @@
 //! encodings in image URLs. Each gets its exact status and a short plain-text body, quickly,
 //! and the process stays up and keeps serving good images.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::IMAGE_ROUTES as ROUTES;
+use crate::common::IMAGE_ROUTES as ROUTES;
 
 /// Frames are let through so that the frame-count bomb meets the resolution limit.
 async fn gateway(origin: &Origin) -> Gateway {

@@ -2,15 +2,14 @@
 //! match, a `Content-Type` that lies. The gateway answers in bounded time with the right status,
 //! and nothing broken is cached (the next request goes to the origin again).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::time::{Duration, Instant};
 
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-use common::IMAGE_ROUTES_CACHED_ROOT as ROUTES;
+use crate::common::IMAGE_ROUTES_CACHED_ROOT as ROUTES;
 
 /// A gateway in front of `origin` with a 1 s download/transform budget.
 async fn gateway(origin: &RawOrigin) -> Gateway {

@@ -1,8 +1,7 @@
 //! The connection cap on the public listeners (`server.max_connections`), over raw TCP so that
 //! which connection carries which request is under the test's control.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::time::{Duration, Instant};
 

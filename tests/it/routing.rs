@@ -1,7 +1,6 @@
 //! Host and path routing through the real gateway.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_route_to_their_sites() {

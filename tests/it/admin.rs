@@ -1,7 +1,6 @@
 //! The admin listener: health, readiness, status and metrics.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_status_and_metrics() {

@@ -1,7 +1,6 @@
 //! TLS: a rustls listener on the edge, and TLS (with SNI) towards an origin.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let cert = rcgen::generate_simple_self_signed(vec!["tls.test".into(), "localhost".into()])

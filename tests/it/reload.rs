@@ -1,7 +1,6 @@
 //! SIGHUP reloads sites, routes and pools atomically; an invalid config is refused.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

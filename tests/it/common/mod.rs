@@ -3,13 +3,11 @@
 //!
 //! ```ignore
 //! let origin = Origin::start("a").await;
-//! let gw = Gateway::builder().site(&format!(r#"... servers = ["{}"] ..."#, origin.addr)).start().await;
+//! let gw = Gateway::builder().config(&site("shop", &["shop.test"], &[origin.addr], "")).start().await;
 //! let resp = gw.get("shop.test", "/x").await;
 //! ```
-#![allow(dead_code)]
 
 pub mod raw_origin;
-#[allow(unused_imports)]
 pub use raw_origin::{RawOrigin, Script};
 
 use std::collections::HashMap;
@@ -261,7 +259,6 @@ pub struct GatewayBuilder {
     server_extra: String,
     rest: String,
     grace: String,
-    env: Vec<(String, String)>,
 }
 
 /// The real `imgforge` binary, running on ephemeral ports; killed (by PID) when dropped.
@@ -280,7 +277,6 @@ impl Gateway {
             server_extra: String::new(),
             rest: String::new(),
             grace: "5s".into(),
-            env: Vec::new(),
         }
     }
 }
@@ -306,12 +302,6 @@ impl GatewayBuilder {
         self
     }
 
-    /// An environment variable for the process.
-    pub fn env(mut self, k: &str, v: &str) -> Self {
-        self.env.push((k.into(), v.into()));
-        self
-    }
-
     /// Writes the config, starts the binary and waits until `/readyz` answers 200.
     pub async fn start(self) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -333,9 +323,6 @@ impl GatewayBuilder {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup"))
             .stderr(log);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
         let child = cmd.spawn().expect("spawn imgforge");
         let client = reqwest::Client::builder()
             .no_proxy()

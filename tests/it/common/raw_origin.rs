@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,7 +69,6 @@ pub struct RawOrigin {
     pub addr: SocketAddr,
     scripts: Arc<Mutex<HashMap<String, Script>>>,
     hits: Arc<Mutex<HashMap<String, usize>>>,
-    connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -81,11 +79,9 @@ impl RawOrigin {
         let addr = listener.local_addr().expect("addr");
         let scripts: Arc<Mutex<HashMap<String, Script>>> = Arc::default();
         let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (s, h, c) = (scripts.clone(), hits.clone(), connections.clone());
+        let (s, h) = (scripts.clone(), hits.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                c.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(serve(stream, s.clone(), h.clone()));
             }
         });
@@ -93,7 +89,6 @@ impl RawOrigin {
             addr,
             scripts,
             hits,
-            connections,
             task,
         }
     }
@@ -114,11 +109,6 @@ impl RawOrigin {
             .get(path)
             .copied()
             .unwrap_or(0)
-    }
-
-    /// Connections accepted so far.
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -1,7 +1,6 @@
 //! A site whose origin is a local directory.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{Read, Write};
 
 fn raw_get(port: u16, host: &str, target: &str) -> String {

@@ -2,8 +2,7 @@
 //! have the structure Grafana and Prometheus expect, and name only metrics that a running
 //! gateway exports: the dashboard and the alerts cannot drift from the code.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,6 @@
 //! Signals: SIGTERM drains in-flight requests within the grace period.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 
 /// A gateway with one site `s.test` in front of a fresh origin, with `grace` as its grace

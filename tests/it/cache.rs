@@ -1,13 +1,12 @@
 //! The response cache: variants and opted-in proxy responses, counted at the origin and in
 //! metrics; persistence on disk; coalescing; freshness, revalidation and stale-if-error.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-use common::IMAGE_ROUTES_CACHED_ROOT as IMG_ROUTES;
+use crate::common::IMAGE_ROUTES_CACHED_ROOT as IMG_ROUTES;
 
 /// A gateway with the image routes above in front of `origin`.
 async fn img_gateway(origin: &Origin) -> Gateway {

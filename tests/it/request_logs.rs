@@ -2,8 +2,7 @@
 //! at the edge (a dead origin: connect failure, proxy failure, access line) and in the image
 //! service (a source the origin does not have, a source libvips cannot decode).
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use std::time::Duration;
 

@@ -2,13 +2,12 @@
 //! (and only those) are counted with imgproxy's names, types, labels and meanings; the
 //! namespace prefixes them.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use imgforge::imgproxy::Format;
 use imgforge::transform::testkit;
 
-use common::IMAGE_ROUTES as ROUTES;
+use crate::common::IMAGE_ROUTES as ROUTES;
 
 /// `n` different PNG sources `a0.png`, `a1.png`, … (different sizes, so different bytes).
 fn put_sources(origin: &Origin, n: u32) {
