@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # benches/cache_hits.sh: hit throughput of a cached transformed variant through imgforge (memory
-# tier, then disk tier) versus nginx proxy_cache serving the same bytes, same machine, same run.
+# tier, then disk tier) versus nginx proxy_cache serving the same bytes and the framework's floor
+# (benches/floor: Pingora alone answering those bytes from memory), same machine, same run.
 # Loopback only; every process started here is stopped by PID on exit.
 #
+#   cargo build --release -p imgforge -p imgforge-floor
 #   BIN=target/release/imgforge DURATION=10 RUNS=2 CONCURRENCY="2 8" benches/cache_hits.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/imgforge}
+FLOOR=${FLOOR:-target/release/imgforge-floor}
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-2}
 CONCURRENCY=${CONCURRENCY:-"2 8"}
 CORPUS=${CORPUS:-../shared/corpus}
 HOST=127.0.0.1
-[ -x "$BIN" ] || { echo "build first: cargo build --release (or set BIN)" >&2; exit 1; }
+[ -x "$BIN" ] && [ -x "$FLOOR" ] || {
+  echo "build first: cargo build --release -p imgforge -p imgforge-floor (or set BIN, FLOOR)" >&2; exit 1; }
 command -v wrk >/dev/null && command -v nginx >/dev/null || {
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get install -y -qq wrk nginx-light >/dev/null
@@ -94,6 +98,10 @@ http {
 NGX
 "$NGINX" -c "$RUN/ngx/nginx.conf" -p "$RUN/ngx" -g 'daemon off;' &
 PIDS+=($!)
+FLOOR_PORT=$(port)
+"$FLOOR" memory "$HOST:$FLOOR_PORT" "$RUN/www/variant.jpg" >"$RUN/floor.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://$HOST:$FLOOR_PORT/variant.jpg"
 wait_http "http://$HOST:$NGINX_PORT/variant.jpg"
 curl -fs -o /dev/null "http://$HOST:$NGINX_PORT/variant.jpg"
 
@@ -109,9 +117,10 @@ measure() { # URL CONC -> "req/s p99_ms"
 declare -A RPS P99
 for c in $CONCURRENCY; do
   for _ in $(seq "$RUNS"); do
-    for v in nginx mem disk; do
+    for v in nginx floor mem disk; do
       case $v in
         nginx) u="http://$HOST:$NGINX_PORT/variant.jpg" ;;
+        floor) u="http://$HOST:$FLOOR_PORT/variant.jpg" ;;
         mem) u="http://$HOST:$MEM_PORT$VARIANT" ;;
         disk) u="http://$HOST:$DISK_PORT$VARIANT" ;;
       esac
@@ -126,13 +135,20 @@ echo "### Cache hits: imgforge vs nginx proxy_cache ($(date -u '+%Y-%m-%d %H:%M 
 echo
 echo "\`DURATION=$DURATION RUNS=$RUNS CONCURRENCY=\"$CONCURRENCY\" $0\` — variant \`$VARIANT\` ($(stat -c %s "$RUN/www/variant.jpg") bytes), keep-alive, median of $RUNS runs, variants alternated."
 echo
-echo "| c | server | req/s | p99 ms | ratio to nginx |"
-echo "|---:|---|---:|---:|---:|"
+echo "| c | server | req/s | p99 ms | ratio to nginx | ratio to floor |"
+echo "|---:|---|---:|---:|---:|---:|"
 for c in $CONCURRENCY; do
   n=$(echo "${RPS[nginx,$c]}" | median)
-  for v in nginx mem disk; do
+  f=$(echo "${RPS[floor,$c]}" | median)
+  for v in nginx floor mem disk; do
     r=$(echo "${RPS[$v,$c]}" | median); p=$(echo "${P99[$v,$c]}" | median)
-    label=$([ "$v" = nginx ] && echo "nginx proxy_cache" || echo "imgforge, $v tier")
-    echo "| $c | $label | $r | $p | $(awk -v a="$r" -v b="$n" 'BEGIN{printf "%.2f×", a/b}') |"
+    case $v in
+      nginx) label="nginx proxy_cache" ;;
+      floor) label="floor (Pingora alone, from memory)" ;;
+      *) label="imgforge, $v tier" ;;
+    esac
+    echo "| $c | $label | $r | $p | $(awk -v a="$r" -v b="$n" 'BEGIN{printf "%.2f×", a/b}') | $(awk -v a="$r" -v b="$f" 'BEGIN{printf "%.2f×", a/b}') |"
   done
+  m=$(echo "${RPS[mem,$c]}" | median); d=$(echo "${RPS[disk,$c]}" | median)
+  echo "| $c | disk tier / memory tier | | | | $(awk -v a="$d" -v b="$m" 'BEGIN{printf "%.2f×", a/b}') |"
 done

@@ -9,7 +9,8 @@
 # alike. Reports medians of RUNS runs: ok req/s, p50, p99, proxy CPU per request, and the ratio
 # imgforge / nginx.
 #
-# Variants (VARIANTS): nginx, imgforge (access logs off: the headline), nginx_log (nginx with
+# Variants (VARIANTS): nginx, floor (benches/floor: Pingora alone, a proxy with only
+# upstream_peer — the framework's floor), imgforge (access logs off: the headline), nginx_log (nginx with
 # a JSON access log to a file) and imgforge_log (imgforge with access_log = true, JSON lines
 # to a file). With BASE_BIN (another imgforge build, e.g. of the previous commit) also base and
 # base_log, the same two configs on that binary: an A/B of two builds in one run, the
@@ -45,7 +46,8 @@ WARMUP=${WARMUP:-3}
 RUNS=${RUNS:-3}
 CONCURRENCY=${CONCURRENCY:-"2 8"}
 THREADS=${THREADS:-2}
-VARIANTS=${VARIANTS:-"nginx imgforge nginx_log imgforge_log"}
+VARIANTS=${VARIANTS:-"nginx floor imgforge nginx_log imgforge_log"}
+FLOOR=${FLOOR:-$ROOT/target/release/imgforge-floor}
 OBJECT=${OBJECT:-$ROOT/../shared/corpus/pass_50k.jpg}
 BIN=${BIN:-$ROOT/target/release/imgforge}
 BASE_BIN=${BASE_BIN:-}
@@ -90,7 +92,7 @@ OBJECT_NAME=$(basename "$OBJECT")
 
 if [ "$BUILD" = 1 ]; then
   log "cargo build --release (no-op when up to date)"
-  (cd "$ROOT" && cargo build --release >&2)
+  (cd "$ROOT" && cargo build --release -p imgforge -p imgforge-floor >&2)
 fi
 [ -x "$BIN" ] || die "imgforge binary $BIN missing (BUILD=1 builds it)"
 [ -z "$BASE_BIN" ] || [ -x "$BASE_BIN" ] || die "BASE_BIN $BASE_BIN is not executable"
@@ -333,6 +335,11 @@ start_bg nginx "$RUN_DIR/proxy.out" "$NGINX" -p "$RUN_DIR/proxy" -c "$RUN_DIR/pr
 # imgforge logs (and, for imgforge_log, access lines) go to stdout: a file opened for append,
 # so it can be truncated between runs.
 start_bg imgforge "$RUN_DIR/imgforge.out" "$BIN" -c "$RUN_DIR/imgforge.toml"
+if [[ " $VARIANTS " == *" floor "* ]]; then
+  [ -x "$FLOOR" ] || die "floor binary $FLOOR missing (BUILD=1 builds it)"
+  free_port FLOOR_PORT
+  start_bg floor "$RUN_DIR/floor.out" "$FLOOR" proxy "$HOST:$FLOOR_PORT" "$HOST:$ORIGIN_PORT"
+fi
 start_bg imgforge_log "$RUN_DIR/imgforge_access.log" "$BIN" -c "$RUN_DIR/imgforge_log.toml"
 if [ -n "$BASE_BIN" ]; then
   start_bg base "$RUN_DIR/base.out" "$BASE_BIN" -c "$RUN_DIR/base.toml"
@@ -352,6 +359,7 @@ url_of() {
     nginx) echo "http://$HOST:$NGINX_PORT/$OBJECT_NAME" ;;
     nginx_log) echo "http://$HOST:$NGINX_LOG_PORT/$OBJECT_NAME" ;;
     imgforge) echo "http://$HOST:$IMGF_PORT/$OBJECT_NAME" ;;
+    floor) echo "http://$HOST:$FLOOR_PORT/$OBJECT_NAME" ;;
     imgforge_log) echo "http://$HOST:$IMGF_LOG_PORT/$OBJECT_NAME" ;;
     base) echo "http://$HOST:$BASE_PORT/$OBJECT_NAME" ;;
     base_log) echo "http://$HOST:$BASE_LOG_PORT/$OBJECT_NAME" ;;
@@ -486,12 +494,13 @@ ref_of() {
     case $1 in imgforge) echo base ;; imgforge_log) echo base_log ;; *) echo "" ;; esac
     return
   fi
-  case $1 in nginx_log) echo nginx ;; imgforge) echo nginx ;; imgforge_log) echo nginx_log ;; *) echo "" ;; esac
+  case $1 in nginx_log) echo nginx ;; floor) echo nginx ;; imgforge) [[ " $VARIANTS " == *" floor "* ]] && echo floor || echo nginx ;; imgforge_log) echo nginx_log ;; *) echo "" ;; esac
 }
 label_of() {
   case $1 in
     nginx) echo "nginx proxy_pass" ;;
     imgforge) echo "**imgforge**" ;;
+    floor) echo "floor (Pingora alone)" ;;
     nginx_log) echo "nginx proxy_pass, access log on" ;;
     imgforge_log) echo "imgforge, access log on" ;;
     base) echo "imgforge $BASE_REV" ;;

@@ -278,8 +278,9 @@ impl BackgroundService for ReadinessProbe {
             .await
             .unwrap_or(false);
             if ok {
-                self.shared.set_ready();
+                // Logged first: a client that saw ready must not see start-up lines after its own.
                 tracing::info!(%addr, "imgforge is serving");
+                self.shared.set_ready();
                 return;
             }
             tokio::select! {
