@@ -52,8 +52,6 @@ impl std::error::Error for ConfigError {}
 pub(crate) struct Locator<'a> {
     pub path: &'a Path,
     pub text: &'a str,
-    /// Whether origin host names are looked up (false: validation sends nothing on the network).
-    pub resolve_names: bool,
 }
 
 impl Locator<'_> {

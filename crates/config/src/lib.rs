@@ -2,13 +2,15 @@
 //! the code uses ([`model`]).
 //!
 //! Loading order: read the file → deserialize (unknown keys rejected, with file:line) → apply
-//! `IMGFORGE_*` environment overrides → read `*_file` secrets → validate.
+//! `IMGFORGE_*` environment overrides → read `*_file` secrets → validate (pure, [`model`]) →
+//! resolve (origin names looked up, named files checked and read: the `resolve` module).
 
 mod env;
 mod error;
 pub mod metrics;
 pub mod model;
 pub mod net;
+mod resolve;
 pub mod schema;
 mod traces;
 pub mod units;
@@ -50,12 +52,9 @@ pub fn parse(
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Config, Vec<ConfigError>> {
     parse_with(
-        Locator {
-            path,
-            text,
-            resolve_names: true,
-        },
+        Locator { path, text },
         env,
+        resolve::Options { lookup_names: true },
     )
 }
 
@@ -65,82 +64,57 @@ pub fn parse(
 /// Files the config names (`*_file`, `watermark`) are still read.
 pub fn parse_offline(path: &Path, text: &str) -> Result<Config, Vec<ConfigError>> {
     parse_with(
-        Locator {
-            path,
-            text,
-            resolve_names: false,
-        },
+        Locator { path, text },
         |_| None,
+        resolve::Options {
+            lookup_names: false,
+        },
     )
+}
+
+/// Validation alone, with no I/O at all: the schema (secrets inline, `*_file` keys already read)
+/// into the model. Origin servers given by name keep the unspecified address and watermarks are
+/// not read: see [`parse`] for a model to serve with.
+pub fn validate(
+    path: &Path,
+    text: &str,
+    file: schema::FileConfig,
+) -> Result<Config, Vec<ConfigError>> {
+    model::build(file, &Locator { path, text })
 }
 
 fn parse_with(
     loc: Locator<'_>,
     env: impl Fn(&str) -> Option<String>,
+    opts: resolve::Options,
 ) -> Result<Config, Vec<ConfigError>> {
     let text = loc.text;
     let mut file: schema::FileConfig =
         toml::from_str(text).map_err(|e| vec![loc.toml_error(&e)])?;
     env::apply(&mut file, env).map_err(|e| vec![e])?;
-    read_secret_files(&mut file, &loc)?;
-    model::build(file, &loc)
+    resolve::secret_files(&mut file, &loc)?;
+    finish(file, &loc, opts)
 }
 
-/// Resolves every `<key>_file = PATH` into its key; giving both is an error.
-fn read_secret_files(
-    file: &mut schema::FileConfig,
+/// Validation, then the resolve step: every error of both (validation's first).
+fn finish(
+    file: schema::FileConfig,
     loc: &Locator<'_>,
-) -> Result<(), Vec<ConfigError>> {
-    let mut errs = Vec::new();
-    let read = |p: &Path, key: &str, errs: &mut Vec<ConfigError>| -> Option<String> {
-        match std::fs::read_to_string(p) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errs.push(loc.whole(key, format!("cannot read {}: {e}", p.display())));
-                None
-            }
+    opts: resolve::Options,
+) -> Result<Config, Vec<ConfigError>> {
+    let mut io_errors = Vec::new();
+    let resolved = resolve::check(&file, loc, opts, &mut io_errors);
+    match model::build(file, loc) {
+        Ok(mut config) if io_errors.is_empty() => {
+            resolved.apply(&mut config);
+            Ok(config)
         }
-    };
-    let s = &mut file.server;
-    if let Some(p) = s.admin_token_file.take() {
-        if s.admin_token.is_some() {
-            errs.push(loc.whole(
-                "server.admin_token_file",
-                "give admin_token or admin_token_file, not both",
-            ));
-        }
-        s.admin_token = read(&loc.resolve(&p), "server.admin_token_file", &mut errs)
-            .map(|t| t.trim().to_string());
-    }
-    for site in &mut file.site {
-        for route in &mut site.get_mut().route {
-            let route = route.get_mut();
-            for (name, inline, path) in [
-                ("key", &mut route.key, route.key_file.take()),
-                ("salt", &mut route.salt, route.salt_file.take()),
-                (
-                    "auth_token",
-                    &mut route.auth_token,
-                    route.auth_token_file.take(),
-                ),
-            ] {
-                let Some(p) = path else { continue };
-                let key = format!("site.route.{name}_file");
-                if inline.is_some() {
-                    errs.push(loc.whole(&key, format!("give {name} or {name}_file, not both")));
-                }
-                if let Some(text) = read(&loc.resolve(&p), &key, &mut errs) {
-                    *inline = Some(
-                        text.split(|c: char| c.is_whitespace() || c == ',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect(),
-                    );
-                }
-            }
+        Ok(_) => Err(io_errors),
+        Err(mut errs) => {
+            errs.extend(io_errors);
+            Err(errs)
         }
     }
-    if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
 
 #[cfg(test)]
@@ -177,6 +151,64 @@ servers = ["127.0.0.1:1"]
             "{msg}"
         );
         assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    /// Validation reads no file and looks no name up: a config naming files that do not exist and
+    /// an origin that could never resolve is valid to it; the resolve step reports each, at its
+    /// key and line.
+    #[test]
+    fn validation_alone_does_no_io() {
+        let text = r#"
+[server.tls]
+listen = "127.0.0.1:8443"
+cert = "/nonexistent/c.pem"
+key = "/nonexistent/k.pem"
+
+[[site]]
+name = "a"
+hosts = ["a.test"]
+[site.origin]
+servers = ["origin.invalid:8080", "127.0.0.1:81"]
+[[site.route]]
+prefix = "/img"
+kind = "imgproxy"
+allow_unsigned = true
+watermark = "/nonexistent/wm.png"
+
+[[site]]
+name = "b"
+hosts = ["b.test"]
+[site.origin]
+root = "/nonexistent/dir"
+"#;
+        let file: schema::FileConfig = toml::from_str(text).expect("schema");
+        let cfg = validate(Path::new("t.toml"), text, file).expect("valid without I/O");
+        let Origin::Servers(up) = &cfg.sites[0].origin else {
+            panic!("servers")
+        };
+        assert_eq!(up.servers[0].addr, "0.0.0.0:8080".parse().expect("addr"));
+        assert_eq!(up.servers[1].addr, "127.0.0.1:81".parse().expect("addr"));
+        let RouteKind::Imgproxy(image) = &cfg.sites[0].routes[0].kind else {
+            panic!("imgproxy")
+        };
+        assert!(image.watermark.is_none());
+        assert_eq!(
+            image.watermark_file.as_deref(),
+            Some(Path::new("/nonexistent/wm.png"))
+        );
+
+        // Offline: the files are checked, the name is not looked up.
+        let errs = parse_offline(Path::new("t.toml"), text).expect_err("missing files");
+        let found: Vec<String> = errs.iter().map(ToString::to_string).collect();
+        for want in [
+            "t.toml:2:1: key `server.tls.cert`: file /nonexistent/c.pem does not exist",
+            "t.toml:2:1: key `server.tls.key`: file /nonexistent/k.pem does not exist",
+            "t.toml:12:1: key `site.route.watermark`: cannot read /nonexistent/wm.png",
+            "t.toml:22:8: key `site.origin.root`: /nonexistent/dir is not a directory",
+        ] {
+            assert!(found.iter().any(|f| f.starts_with(want)), "{want} in {found:#?}");
+        }
+        assert_eq!(found.len(), 4, "{found:#?}");
     }
 
     /// Found by the config_parser fuzz target: a carriage return not followed by a newline.
