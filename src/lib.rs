@@ -6,6 +6,7 @@
 //! - [`imgproxy`]: imgproxy v4 URL API: grammar, options, presets, signatures, canonical form (pure).
 //! - [`routing`]: Host + path prefix → site → route (pure).
 //! - [`upstream`]: origin pools: load balancing, health checks, peer selection.
+//! - [`fleet`]: fleet mode (`[cluster]`): shared rate limits and purges through Redis.
 //! - [`edge`]: the Pingora `ProxyHttp` implementation, thin, delegating to the rooms above.
 //! - [`cache`]: cache storage for pingora: bounded memory tier, persistent disk tier.
 //! - [`admin`]: the admin listener: `/health`, `/readyz`, `/status`, `/metrics`.
@@ -22,6 +23,7 @@
 
 pub mod admin;
 pub mod edge;
+pub mod fleet;
 pub mod imaging;
 pub mod metrics;
 pub mod protect;

@@ -74,7 +74,18 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
             .as_ref()
             .map(|d| d.join("purge-generations")),
     );
-    let shared = Shared::new(runtime, metrics, image_socket.clone(), cache, generations);
+    let fleet = match &config.cluster {
+        Some(c) => Some(crate::fleet::Fleet::new(c, &metrics.fleet).map_err(StartError::Setup)?),
+        None => None,
+    };
+    let shared = Shared::new(
+        runtime,
+        metrics,
+        image_socket.clone(),
+        cache,
+        generations,
+        fleet,
+    );
 
     let mut conf = ServerConf::new().ok_or_else(|| StartError::Setup("server conf".into()))?;
     conf.threads = config.server.threads;

@@ -191,6 +191,8 @@ pub struct Shared {
     pub cache: Option<Cache>,
     /// Per-source purge generations (part of every image variant key).
     pub generations: crate::cache::generations::Generations,
+    /// Fleet mode (`[cluster]`), fixed at start-up.
+    pub fleet: Option<crate::fleet::Fleet>,
     /// `server.max_requests_per_client`, fixed at start-up.
     pub per_client: Option<Arc<crate::protect::concurrency::PerClient>>,
     started: Instant,
@@ -206,6 +208,7 @@ impl Shared {
         image_socket: std::path::PathBuf,
         cache: Option<Cache>,
         generations: crate::cache::generations::Generations,
+        fleet: Option<crate::fleet::Fleet>,
     ) -> Arc<Self> {
         let max = runtime.config.server.max_requests_per_client;
         let per_client = (max > 0).then(|| crate::protect::concurrency::PerClient::new(max));
@@ -216,6 +219,7 @@ impl Shared {
             cache,
             per_client,
             generations,
+            fleet,
             started: Instant::now(),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),

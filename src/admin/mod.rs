@@ -69,6 +69,19 @@ impl Admin {
             uptime_seconds: self.shared.uptime(),
             ready: self.shared.is_ready(),
             sites,
+            cluster: self.shared.fleet.as_ref().map(|f| {
+                let c = f.coordinator().status();
+                ClusterStatus {
+                    endpoint: c.endpoint,
+                    mode: c.mode,
+                    node_id: c.node_id,
+                    connection: c.connection.as_str(),
+                    breaker: c.breaker.as_str(),
+                    consecutive_failures: c.consecutive_failures,
+                    last_ok_seconds_ago: c.last_ok_ago.map(|d| d.as_secs_f64()),
+                    last_error: c.last_error.map(|(_, e)| e),
+                }
+            }),
         };
         serde_json::to_vec_pretty(&status).unwrap_or_default()
     }
@@ -123,6 +136,21 @@ struct Status<'a> {
     uptime_seconds: f64,
     ready: bool,
     sites: Vec<SiteStatus<'a>>,
+    /// Fleet mode's link to Redis (absent without `[cluster]`); readiness never depends on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<ClusterStatus>,
+}
+
+#[derive(Serialize)]
+struct ClusterStatus {
+    endpoint: String,
+    mode: &'static str,
+    node_id: String,
+    connection: &'static str,
+    breaker: &'static str,
+    consecutive_failures: u32,
+    last_ok_seconds_ago: Option<f64>,
+    last_error: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -79,7 +79,7 @@ impl Gateway {
 
     /// Applies the per-client concurrency cap, the global cap and the route's per-client rate
     /// limit; `Some` when refused. Exempt clients skip all three.
-    fn admit(
+    async fn admit(
         &self,
         session: &Session,
         ctx: &mut RequestCtx,
@@ -115,8 +115,12 @@ impl Gateway {
             }
         }
         let now = ratelimit::now_nanos();
+        let fleet = self.shared.fleet.as_ref();
         if let Some(global) = &runtime.global_limiter {
-            let d = global.check(&(), now);
+            let d = match fleet {
+                Some(f) => f.rate_limit("*", None, &(), global, now).await,
+                None => global.check(&(), now),
+            };
             if !d.allowed {
                 // Refusals by the global cap are rare enough for a label lookup.
                 self.shared
@@ -127,7 +131,15 @@ impl Gateway {
                 return Some(EdgeError::RateLimited(d));
             }
         }
-        let d = route.limiter.as_ref()?.check(&client, now);
+        let limiter = route.limiter.as_ref()?;
+        let d = match fleet {
+            Some(f) => {
+                let scope = format!("{}:{}", route.site.name, route.route.prefix);
+                f.rate_limit(&scope, Some(client), &client, limiter, now)
+                    .await
+            }
+            None => limiter.check(&client, now),
+        };
         if d.allowed {
             None
         } else {
@@ -255,7 +267,7 @@ impl ProxyHttp for Gateway {
                 &self.shared.metrics.imgproxy.requests_in_progress,
             ));
         }
-        if let Some(limited) = self.admit(session, ctx, &runtime, &route) {
+        if let Some(limited) = self.admit(session, ctx, &runtime, &route).await {
             return self.answer(session, ctx, limited).await;
         }
         if !route.route.auth_tokens.is_empty() {

@@ -74,6 +74,8 @@ pub struct Metrics {
     pub imgproxy: ImgproxyMetrics,
     /// Downstream connections: see [`Connections`].
     pub connections: Connections,
+    /// Fleet mode's Redis calls, fallbacks, breaker and purges (zero without `[cluster]`).
+    pub fleet: crate::fleet::FleetMetrics,
 }
 
 /// Downstream connection families (`server.max_connections`), kept in one block.
@@ -201,6 +203,7 @@ impl Metrics {
         transform_queue_capacity.set(i64::try_from(settings.queue).unwrap_or(i64::MAX));
         let imgproxy = ImgproxyMetrics::register(&registry, &settings.namespace, settings.workers)?;
         let connections = Connections::register(&registry)?;
+        let fleet = crate::fleet::FleetMetrics::register(&registry)?;
         Ok(Self {
             registry,
             requests,
@@ -219,6 +222,7 @@ impl Metrics {
             transform_queue_capacity,
             imgproxy,
             connections,
+            fleet,
         })
     }
 

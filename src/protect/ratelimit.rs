@@ -69,6 +69,11 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
     }
 
     /// Decides one request of `key` at `now` (nanoseconds on a monotonic clock).
+    /// The limiter's rate and burst.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
     pub fn check(&self, key: &K, now: u64) -> Decision {
         let shard = &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS];
         let Ok(mut map) = shard.lock() else {

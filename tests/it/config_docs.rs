@@ -42,6 +42,10 @@ fn every_schema_key_is_documented() {
         ("[cache]", format!("[cache]\nbogus = 1\n{SITE}")),
         ("[metrics]", format!("[metrics]\nbogus = 1\n{SITE}")),
         ("[tracing]", format!("[tracing]\nbogus = 1\n{SITE}")),
+        (
+            "[cluster]",
+            format!("[cluster]\nredis = \"redis://127.0.0.1:1\"\nbogus = 1\n{SITE}"),
+        ),
         ("[[site]]", SITE.replace("hosts =", "bogus = 1\nhosts =")),
         ("[site.origin]", format!("{SITE}bogus = 1\n")),
         (

@@ -206,7 +206,10 @@ root = "/nonexistent/dir"
             "t.toml:12:1: key `site.route.watermark`: cannot read /nonexistent/wm.png",
             "t.toml:22:8: key `site.origin.root`: /nonexistent/dir is not a directory",
         ] {
-            assert!(found.iter().any(|f| f.starts_with(want)), "{want} in {found:#?}");
+            assert!(
+                found.iter().any(|f| f.starts_with(want)),
+                "{want} in {found:#?}"
+            );
         }
         assert_eq!(found.len(), 4, "{found:#?}");
     }

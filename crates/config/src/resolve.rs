@@ -51,6 +51,18 @@ pub(crate) fn secret_files(
         s.admin_token = read(&loc.resolve(&p), "server.admin_token_file", &mut errs)
             .map(|t| t.trim().to_string());
     }
+    if let Some(c) = &mut file.cluster
+        && let Some(p) = c.password_file.take()
+    {
+        if c.password.is_some() {
+            errs.push(loc.whole(
+                "cluster.password_file",
+                "give password or password_file, not both",
+            ));
+        }
+        c.password = read(&loc.resolve(&p), "cluster.password_file", &mut errs)
+            .map(|t| t.trim().to_string());
+    }
     for site in &mut file.site {
         for route in &mut site.get_mut().route {
             let route = route.get_mut();

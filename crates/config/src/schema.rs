@@ -27,8 +27,40 @@ pub struct FileConfig {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub tracing: TracingSection,
+    /// Absent: a single node.
+    #[serde(default)]
+    pub cluster: Option<ClusterSection>,
     #[serde(default)]
     pub site: Vec<Spanned<SiteSection>>,
+}
+
+/// `[cluster]`: fleet coordination over Redis (docs/cluster.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSection {
+    /// One Redis server: `redis://HOST:PORT[/DB]` or `rediss://…`.
+    pub redis: Option<Spanned<String>>,
+    /// A Redis Cluster: `["HOST:PORT", …]` (any of its masters).
+    pub redis_cluster: Option<Vec<Spanned<String>>>,
+    /// Redis password (or `password_file`), when the URL carries none.
+    pub password: Option<String>,
+    pub password_file: Option<std::path::PathBuf>,
+    /// This node's name (default: the host name).
+    pub node_id: Option<String>,
+    /// Budget of one Redis call.
+    #[serde(default = "default_cluster_timeout")]
+    pub timeout: HumanDuration,
+    /// `local` | `allow` | `deny`: what a request does when Redis cannot decide.
+    #[serde(default = "default_on_error")]
+    pub on_error: String,
+}
+
+fn default_cluster_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_millis(20))
+}
+
+fn default_on_error() -> String {
+    "local".into()
 }
 
 /// `[server]`

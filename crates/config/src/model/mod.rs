@@ -8,6 +8,7 @@
 //! One module per part of the file: [`server`] (`[server]`), [`site`] (`[[site]]` and its origin),
 //! [`route`] (`[[site.route]]`); this one holds the whole and the small sections.
 
+mod cluster;
 mod route;
 mod server;
 mod site;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use super::error::{ConfigError, Locator};
 use super::schema::{FileConfig, LogFormat};
 
+pub use cluster::{ClusterConfig, OnRedisError, RedisEndpoint};
 pub use route::{CachePolicy, ImageRoute, RateLimit, Route, RouteKind, rate};
 pub use server::{ServerSettings, TlsSettings};
 pub(crate) use site::parse_server;
@@ -36,6 +38,8 @@ pub struct Config {
     pub cache: CacheSettings,
     pub metrics: MetricsSettings,
     pub tracing: super::TracingSettings,
+    /// `[cluster]`; `None`: a single node.
+    pub cluster: Option<ClusterConfig>,
     pub sites: Vec<Site>,
 }
 
@@ -160,6 +164,10 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
         namespace: file.metrics.namespace.clone(),
     };
     let tracing = super::traces::settings(&file.tracing, loc, &mut errs);
+    let cluster = file
+        .cluster
+        .as_ref()
+        .and_then(|c| cluster::cluster(c, loc, &mut errs));
 
     let sites = site::sites(&file.site, loc, &mut errs);
     if sites.is_empty() {
@@ -175,6 +183,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
             cache,
             metrics,
             tracing,
+            cluster,
             sites,
         })
     } else {
