@@ -16,6 +16,7 @@
 //! - [`state`]: the routing table and backends shared by edge and admin, swappable as one.
 //! - [`source`]: fetching source images (origin pool, local root, absolute URL) with limits.
 //! - [`protect`]: rate limits, concurrency and connection caps, bearer auth, SSRF address guard.
+//! - [`purge`]: purging this node's cache (admin or fleet), the fleet's purge listener.
 //! - [`reload`]: the supervisor: origin health checks, SIGHUP reload.
 //! - [`server`]: assembles Pingora services from a config and runs them; shutdown and drain.
 
@@ -27,6 +28,7 @@ pub mod fleet;
 pub mod imaging;
 pub mod metrics;
 pub mod protect;
+pub mod purge;
 pub mod reload;
 pub mod routing;
 pub mod server;

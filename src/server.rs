@@ -154,6 +154,17 @@ pub fn run(config: Config, opts: RunOptions) -> Result<(), StartError> {
         .first()
         .or_else(|| config.server.tls.as_ref().and_then(|t| t.listen.first()))
         .copied();
+    if shared.fleet.is_some() {
+        let cursor_file = config
+            .cache
+            .disk_path
+            .as_ref()
+            .map(|d| d.join("fleet-purge-cursor"));
+        server.add_service(background_service(
+            "fleet purges",
+            crate::purge::FleetPurges::new(shared.clone(), cursor_file),
+        ));
+    }
     server.add_service(background_service(
         "readiness probe",
         ReadinessProbe {
@@ -262,6 +273,9 @@ fn check_listeners(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// How long readiness waits for the fleet's purge listener to catch up at start.
+const FLEET_SYNC_WAIT: Duration = Duration::from_secs(3);
+
 /// Turns `/readyz` green once the first public listener accepts connections.
 struct ReadinessProbe {
     shared: Arc<Shared>,
@@ -282,13 +296,18 @@ impl BackgroundService for ReadinessProbe {
                 std::net::Ipv6Addr::LOCALHOST.into()
             });
         }
+        let started = std::time::Instant::now();
         loop {
             let ok = tokio::task::spawn_blocking(move || {
                 TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
             })
             .await
             .unwrap_or(false);
-            if ok {
+            // With `[cluster]`, purges missed while this node was away are applied first, so
+            // that it never serves what the fleet purged; Redis being down delays readiness by
+            // FLEET_SYNC_WAIT at most (readiness does not depend on Redis).
+            let synced = self.shared.purges_synced() || started.elapsed() > FLEET_SYNC_WAIT;
+            if ok && synced {
                 // Logged first: a client that saw ready must not see start-up lines after its own.
                 tracing::info!(%addr, "imgforge is serving");
                 self.shared.set_ready();

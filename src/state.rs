@@ -196,6 +196,8 @@ pub struct Shared {
     /// `server.max_requests_per_client`, fixed at start-up.
     pub per_client: Option<Arc<crate::protect::concurrency::PerClient>>,
     started: Instant,
+    /// The fleet's purges missed while this node was away are applied (see `purge`).
+    purges_synced: AtomicBool,
     ready: AtomicBool,
     draining: AtomicBool,
 }
@@ -221,6 +223,7 @@ impl Shared {
             generations,
             fleet,
             started: Instant::now(),
+            purges_synced: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             draining: AtomicBool::new(false),
         })
@@ -234,6 +237,16 @@ impl Shared {
     /// Serving: the public listeners accept connections and no shutdown has begun.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) && !self.is_draining()
+    }
+
+    /// The fleet's purge listener caught up with Redis (first resync applied).
+    pub fn set_purges_synced(&self) {
+        self.purges_synced.store(true, Ordering::Release);
+    }
+
+    /// See [`Shared::set_purges_synced`]; always true without `[cluster]`.
+    pub fn purges_synced(&self) -> bool {
+        self.fleet.is_none() || self.purges_synced.load(Ordering::Acquire)
     }
 
     /// Marks the public listeners as accepting.

@@ -2,16 +2,14 @@
 //! - `?url=URL` — one URL as clients request it (every negotiated variant of an image URL);
 //! - `?site=NAME&source=SOURCE` — every variant of one source (its generation is bumped);
 //! - `?all=1` — everything.
+//!
+//! Applied here ([`crate::purge`]), then published to the fleet when `[cluster]` is set.
 
 use http::StatusCode;
-use pingora::http::RequestHeader;
 use pingora::protocols::http::ServerSession;
 
-use crate::cache::policy::{image_key, proxy_key, source_key};
-use crate::config::RouteKind;
-use crate::imgproxy::internal::parse_image_url;
 use crate::protect::auth::bearer_matches;
-use crate::routing::RouteMatch;
+use crate::purge::{Purge, apply};
 use crate::state::Shared;
 
 /// Handles one purge request; returns the status and a short JSON or text body.
@@ -31,106 +29,38 @@ pub(super) async fn purge(shared: &Shared, session: &ServerSession) -> (StatusCo
         tracing::warn!("purge refused: bad or missing admin token");
         return (StatusCode::UNAUTHORIZED, "unauthorized\n".into());
     }
-    let Some(cache) = &shared.cache else {
+    if shared.cache.is_none() {
         return (StatusCode::NOT_FOUND, "no cache is configured\n".into());
-    };
+    }
     let query = req.uri.query().unwrap_or("");
     let param = |name: &str| form_value(query, name);
-
-    if param("all").as_deref() == Some("1") {
-        return match cache.storage.clear().await {
-            Ok(n) => done("all", n),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("purge failed: {e}\n"),
-            ),
-        };
-    }
-    if let (Some(site), Some(source)) = (param("site"), param("source")) {
-        // The original goes too, or new variants would be made from the old bytes.
-        if let Err(e) = cache.storage.purge_key(&source_key(&site, &source)).await {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("purge failed: {e}\n"),
-            );
-        }
-        return match shared.generations.bump(&site, &source) {
-            Ok(g) => (
-                StatusCode::OK,
-                format!("{{\"purged\":\"source\",\"generation\":{g}}}\n"),
-            ),
-            Err(e) => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("purge failed: {e}\n"),
-            ),
-        };
-    }
-    let Some(url) = param("url") else {
+    let purge = if param("all").as_deref() == Some("1") {
+        Purge::All
+    } else if let (Some(site), Some(source)) = (param("site"), param("source")) {
+        Purge::Source { site, source }
+    } else if let Some(url) = param("url") {
+        Purge::Url(url)
+    } else {
         return (
             StatusCode::BAD_REQUEST,
             "give url=, site= and source=, or all=1\n".into(),
         );
     };
-    let Ok(uri) = url.parse::<http::Uri>() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "url is not an absolute URL\n".into(),
-        );
-    };
-    let (Some(host), Some(target)) = (uri.host(), uri.path_and_query()) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "url is not an absolute URL\n".into(),
-        );
-    };
-    let (site, route) = match runtime.router.route(Some(host), uri.path()) {
-        RouteMatch::Matched { site, route, .. } => (site, route),
-        _ => {
-            return (
-                StatusCode::NOT_FOUND,
-                "no site or route for this URL\n".into(),
-            );
-        }
-    };
-    let keys = match &route.kind {
-        RouteKind::Imgproxy(image) => {
-            let Ok(probe) = RequestHeader::build("GET", target.as_str().as_bytes(), None) else {
-                return (StatusCode::BAD_REQUEST, "bad URL path\n".into());
-            };
-            match parse_image_url(&probe.uri, &probe.headers, &route.prefix, &image.settings) {
-                Ok((parsed, _)) => {
-                    let generation = shared.generations.get(&site.name, &parsed.source.to_url());
-                    let c = &parsed.canonical;
-                    [
-                        c.clone(),
-                        format!("{c}#webp"),
-                        format!("{c}#avif"),
-                        format!("info {c}"),
-                    ]
-                    .iter()
-                    .map(|v| image_key(&site.name, &route.prefix, generation, v))
-                    .collect()
-                }
-                Err(e) => return (StatusCode::BAD_REQUEST, format!("image URL: {e}\n")),
-            }
-        }
-        _ => vec![proxy_key(&site.name, host, target.as_str())],
-    };
-    match cache.storage.purge_keys(&keys).await {
-        Ok(n) => done("url", n as u64),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("purge failed: {e}\n"),
-        ),
+    let answer = apply(shared, &purge).await;
+    if answer.0 != StatusCode::OK {
+        return answer;
     }
-}
-
-fn done(what: &str, n: u64) -> (StatusCode, String) {
-    tracing::info!(what, entries = n, "cache purged");
-    (
-        StatusCode::OK,
-        format!("{{\"purged\":\"{what}\",\"entries\":{n}}}\n"),
-    )
+    // Then the fleet: every other node applies it too (docs/cluster.md, "Purge").
+    if let Some(fleet) = &shared.fleet
+        && let Err(e) = fleet.coordinator().publish_purge(&purge.to_event()).await
+    {
+        tracing::warn!(error = %e, "purge applied on this node only: the fleet was not told");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("purged on this node only; the fleet was not told ({e}): retry\n"),
+        );
+    }
+    answer
 }
 
 /// One `application/x-www-form-urlencoded` value of a query string.

@@ -137,3 +137,117 @@ async fn on_error_deny_refuses_and_allow_admits_without_redis() {
     // Readiness never depends on Redis.
     assert_eq!(deny.admin("/readyz").await.0, 200);
 }
+
+/// `X-Cache-Status` of one image request.
+async fn cache_status(gw: &Gateway, path: &str) -> String {
+    let r = gw.get("s.test", path).await;
+    assert_eq!(r.status(), 200);
+    r.headers()
+        .get("x-cache-status")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}
+
+async fn admin_purge(gw: &Gateway, query: &str) -> (u16, String) {
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .post(format!("http://127.0.0.1:{}/purge?{query}", gw.admin_port))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .expect("purge");
+    (r.status().as_u16(), r.text().await.unwrap_or_default())
+}
+
+/// Waits (bounded) until `path` is no longer a hit on `gw`; its first non-hit status.
+async fn until_not_hit(gw: &Gateway, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let s = cache_status(gw, path).await;
+        if s != "HIT" || Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_purge_on_one_node_reaches_the_others_and_a_restarted_one() {
+    let origin = Origin::start("o").await;
+    let jpeg = imgforge::transform::testkit::encode(
+        &imgforge::transform::testkit::quadrant_pixels(120, 80),
+        120,
+        80,
+        3,
+        imgforge::transform::Format::Jpeg,
+    );
+    origin.put("q.jpg", jpeg.to_vec());
+    let redis = Redis::start_on(free_port());
+    let disk = tempfile::tempdir().expect("tempdir");
+    let config = |id: &str, disk: Option<&std::path::Path>| {
+        let cache = disk.map_or(String::new(), |d| {
+            format!(
+                "[cache]\nmemory_size = \"8MiB\"\ndisk_path = \"{}\"\ndisk_size = \"64MiB\"\n",
+                d.display()
+            )
+        });
+        format!(
+            "[cluster]\nredis = \"{}\"\nnode_id = \"{id}\"\ntimeout = \"200ms\"\n{cache}{}{}",
+            redis.url(),
+            site("s", &["s.test"], &[origin.addr], ""),
+            crate::common::IMAGE_ROUTES_CACHED_ROOT
+        )
+    };
+    let start = |id: &'static str, disk: Option<&std::path::Path>| {
+        Gateway::builder()
+            .server("admin_token = \"s3cret\"")
+            .config(&config(id, disk))
+            .start()
+    };
+    let a = start("a", None).await;
+    let b = start("b", None).await;
+    let mut c = start("c", Some(disk.path())).await;
+    let path = "/img/unsafe/w:40/plain/f/q.jpg";
+    for n in [&a, &b, &c] {
+        assert_eq!(cache_status(n, path).await, "MISS");
+        assert_eq!(cache_status(n, path).await, "HIT");
+    }
+    // Let C's disk tier finish its write behind the response.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // One URL purged on A: B and C miss next time.
+    let url = format!("url=http%3A%2F%2Fs.test{}", path.replace('/', "%2F"));
+    let (s, body) = admin_purge(&a, &url).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(cache_status(&a, path).await, "MISS");
+    assert_eq!(until_not_hit(&b, path).await, "MISS", "B still hit");
+    assert_eq!(until_not_hit(&c, path).await, "MISS", "C still hit");
+    assert!(
+        b.metric(
+            "imgforge_cluster_purges_total",
+            &[("direction", "received"), ("kind", "url")]
+        )
+        .await
+            >= 1.0
+    );
+    assert_eq!(cache_status(&c, path).await, "HIT");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // C is down while its source is purged on B; restarted on the same disk tier, it must not
+    // serve the purged variant (it replays what it missed before it reports ready).
+    c.signal(15);
+    assert!(c.wait_exit(Duration::from_secs(10)).is_some(), "C stopped");
+    drop(c);
+    let (s, body) = admin_purge(&b, "site=s&source=%2Ff%2Fq.jpg").await;
+    assert_eq!(s, 200, "{body}");
+    let c = start("c", Some(disk.path())).await;
+    assert_eq!(
+        cache_status(&c, path).await,
+        "MISS",
+        "a node restarted after a purge served the purged entry"
+    );
+    assert_eq!(until_not_hit(&a, path).await, "MISS");
+}
