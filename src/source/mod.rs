@@ -82,13 +82,13 @@ impl FetchError {
     /// origin → 502, timeout → 504, refused address → 403.
     pub fn status(&self) -> u16 {
         match self {
-            FetchError::NotFound | FetchError::BadUrl(_) => 404,
+            // imgproxy answers a source address the SSRF guard refuses like a missing source.
+            FetchError::NotFound | FetchError::BadUrl(_) | FetchError::Blocked(_) => 404,
             FetchError::OriginStatus(s) if (400..500).contains(s) => 404,
             FetchError::OriginStatus(_) => 502,
             FetchError::TooLarge { .. } => 422,
             FetchError::Timeout => 504,
             FetchError::Unreachable(_) | FetchError::TooManyRedirects => 502,
-            FetchError::Blocked(_) => 403,
             FetchError::Local(e) => match e.status() {
                 413 => 422,
                 s => s,
