@@ -61,15 +61,19 @@ impl Runtime {
                 Origin::Servers(up) => {
                     let pool = Pool::new(&site.name, up)
                         .map_err(|e| format!("site {:?}: origin pool: {e}", site.name))?;
-                    Backend::Pool(pool)
+                    Some(Backend::Pool(pool))
                 }
                 Origin::Root(dir) => {
-                    Backend::Root(Arc::new(LocalRoot::new(dir).map_err(|e| {
-                        format!("site {:?}: root {}: {e}", site.name, dir.display())
-                    })?))
+                    Some(Backend::Root(Arc::new(LocalRoot::new(dir).map_err(
+                        |e| format!("site {:?}: root {}: {e}", site.name, dir.display()),
+                    )?)))
                 }
+                // Image routes with absolute sources only (validation allows nothing else).
+                Origin::None => None,
             };
-            backends.insert(site.name.clone(), backend);
+            if let Some(backend) = backend {
+                backends.insert(site.name.clone(), backend);
+            }
             for route in &site.routes {
                 if let Some(rl) = &route.rate_limit {
                     limiters.insert(
