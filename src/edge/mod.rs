@@ -7,6 +7,7 @@ pub mod connections;
 mod ctx;
 pub mod error;
 pub mod forward;
+mod health;
 mod record;
 pub mod scope;
 
@@ -192,6 +193,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if health::answered(session, &self.shared).await? {
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.request_id = forward::request_id(req.headers.get("x-request-id").map(|v| v.as_bytes()));
         let runtime = self.shared.runtime.load_full();
