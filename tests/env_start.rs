@@ -242,6 +242,24 @@ async fn seed_variables_alone_serve_signed_urls() {
         Some(&b"HIT"[..])
     );
 
+    // No local root and no base URL: the site has no origin, so a relative source is not found.
+    let relative = "/rs:fit:40:30/plain/f/a.jpg@png";
+    let r = gw
+        .get(
+            &format!(
+                "/{}{relative}",
+                node_client_signature(KEY, SALT, relative, 32)
+            ),
+            Some(token),
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        origin.hits(),
+        1,
+        "only the first request reached the origin"
+    );
+
     // IMGFORGE_SECRET: no bearer token, no image.
     assert_eq!(gw.get(&signed, None).await.status(), 401);
     // A signature the key did not make, and an unsigned URL, are refused.
