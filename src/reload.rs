@@ -37,11 +37,12 @@ pub enum ReloadError {
     Build(String),
 }
 
-/// Re-reads the config file and swaps the runtime in; on error nothing changes.
+/// Re-reads the config file (or the environment it came from) and swaps the runtime in; on
+/// error nothing changes.
 pub fn reload(shared: &Shared) -> Result<(), ReloadError> {
     let current = shared.runtime.load_full();
     let path = current.config.path.clone();
-    let mut config: Config = crate::config::load(&path).map_err(|errs| {
+    let mut config: Config = crate::config::reload(&current.config).map_err(|errs| {
         ReloadError::Config(
             errs.iter()
                 .map(ToString::to_string)

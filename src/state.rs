@@ -37,7 +37,8 @@ pub struct RouteRuntime {
     pub id: RouteId,
     pub site: Arc<Site>,
     pub route: Route,
-    pub backend: Backend,
+    /// The site's origin (`None`: a site whose image routes take absolute sources only).
+    pub backend: Option<Backend>,
     /// The per-client rate limit, when the route has one.
     pub limiter: Option<Limiter<IpAddr>>,
     pub metrics: Arc<RouteMetrics>,
@@ -90,15 +91,19 @@ impl Runtime {
                 Origin::Servers(up) => {
                     let pool = Pool::new(&site.name, up)
                         .map_err(|e| format!("site {:?}: origin pool: {e}", site.name))?;
-                    Backend::Pool(pool)
+                    Some(Backend::Pool(pool))
                 }
                 Origin::Root(dir) => {
-                    Backend::Root(Arc::new(LocalRoot::new(dir).map_err(|e| {
-                        format!("site {:?}: root {}: {e}", site.name, dir.display())
-                    })?))
+                    Some(Backend::Root(Arc::new(LocalRoot::new(dir).map_err(
+                        |e| format!("site {:?}: root {}: {e}", site.name, dir.display()),
+                    )?)))
                 }
+                // Image routes with absolute sources only (validation allows nothing else).
+                Origin::None => None,
             };
-            backends.insert(site.name.clone(), backend.clone());
+            if let Some(backend) = &backend {
+                backends.insert(site.name.clone(), backend.clone());
+            }
             let routes = site
                 .routes
                 .iter()

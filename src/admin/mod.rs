@@ -9,6 +9,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Serialize;
 
+pub mod probe;
 mod purge;
 mod sign;
 
@@ -51,7 +52,9 @@ impl Admin {
                     (Origin::Servers(_), Some(Backend::Pool(pool))) => OriginStatus::Servers {
                         servers: pool.health(),
                     },
-                    (Origin::Servers(_), _) => OriginStatus::Servers { servers: vec![] },
+                    (Origin::Servers(_), _) | (Origin::None, _) => {
+                        OriginStatus::Servers { servers: vec![] }
+                    }
                 },
                 routes: site
                     .routes

@@ -7,6 +7,7 @@ pub mod connections;
 mod ctx;
 pub mod error;
 pub mod forward;
+mod health;
 mod record;
 pub mod scope;
 
@@ -208,6 +209,9 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if health::answered(session, &self.shared).await? {
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.request_id = forward::request_id(req.headers.get("x-request-id").map(|v| v.as_bytes()));
         let runtime = self.shared.runtime.load_full();
@@ -284,7 +288,7 @@ impl ProxyHttp for Gateway {
             }
         }
         match &route.backend {
-            Backend::Pool(pool) => {
+            Some(Backend::Pool(pool)) => {
                 ctx.kind = Kind::Proxy(OriginHop {
                     pool: pool.clone(),
                     tried: Vec::new(),
@@ -308,7 +312,7 @@ impl ProxyHttp for Gateway {
                 }
                 Ok(false)
             }
-            Backend::Root(root) => {
+            Some(Backend::Root(root)) => {
                 let extra = [(
                     http::HeaderName::from_static("x-request-id"),
                     ctx.request_id.clone(),
@@ -320,6 +324,7 @@ impl ProxyHttp for Gateway {
                 ctx.status = Some(served.status);
                 Ok(true)
             }
+            None => self.answer(session, ctx, EdgeError::Internal).await,
         }
     }
 

@@ -92,7 +92,7 @@ impl ImageService {
             timeout: runtime.config.transform.timeout,
             max_redirects: 5,
         };
-        let backend = Some(&found.backend);
+        let backend = found.backend.as_ref();
         let host = site.hosts.first().and_then(|h| match h {
             crate::config::HostPattern::Exact(n) => Some(n.as_str()),
             crate::config::HostPattern::Suffix(_) => None,

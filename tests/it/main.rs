@@ -17,6 +17,7 @@ mod config_docs;
 mod config_errors;
 mod connections;
 mod deploy_files;
+mod env_start;
 mod fleet;
 mod hostile_origin;
 mod imgproxy_routes;

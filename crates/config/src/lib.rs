@@ -1,15 +1,21 @@
 //! Configuration: the TOML schema users write ([`schema`]), validated once into the runtime model
-//! the code uses ([`model`]).
+//! the code uses ([`model`]); or, without a config file, the same schema built from the
+//! environment alone ([`from_env`]).
 //!
-//! Loading order: read the file → deserialize (unknown keys rejected, with file:line) → apply
-//! `IMGFORGE_*` environment overrides → read `*_file` secrets → validate (pure, [`model`]) →
-//! resolve (origin names looked up, named files checked and read: the `resolve` module).
+//! Loading order: read the file (or build it from the environment) → deserialize (unknown keys
+//! rejected, with file:line) → apply `IMGFORGE_*` environment overrides → read `*_file` secrets
+//! → validate (pure, [`model`]) → resolve (origin names looked up, named files checked and read:
+//! the `resolve` module). [`load_source`] does it all; `--print-config` prints the schema it
+//! validated ([`Loaded::to_toml`]).
 
 mod env;
 mod error;
+pub mod from_env;
+mod load;
 pub mod metrics;
 pub mod model;
 pub mod net;
+mod print;
 mod resolve;
 pub mod schema;
 mod traces;
@@ -19,17 +25,21 @@ use std::path::Path;
 
 pub use env::VARIABLES as ENV_VARIABLES;
 pub use error::{ConfigError, Origin as ErrorOrigin};
+pub use from_env::{Vars, config_from_env};
+pub use load::{ENVIRONMENT, Loaded, load_source, load_source_offline, process_vars, reload};
 pub use model::*;
+pub use print::MASK;
 pub use traces::{OTLP_BUILT_IN, TracingSettings};
 
 use error::Locator;
 
 /// Loads and validates a config file, with overrides from the process environment.
 pub fn load(path: &Path) -> Result<Config, Vec<ConfigError>> {
-    load_with_env(path, |k| std::env::var(k).ok())
+    load_source(&Source::File(path.to_path_buf()), &process_vars()).map(|l| l.config)
 }
 
-/// [`load`] with an explicit environment (tests use this instead of mutating the process's).
+/// Loads a config file with an explicit environment for its overrides (tests use this instead
+/// of mutating the process's).
 pub fn load_with_env(
     path: &Path,
     env: impl Fn(&str) -> Option<String>,
@@ -97,7 +107,7 @@ fn parse_with(
 }
 
 /// Validation, then the resolve step: every error of both (validation's first).
-fn finish(
+pub(crate) fn finish(
     file: schema::FileConfig,
     loc: &Locator<'_>,
     opts: resolve::Options,

@@ -128,7 +128,9 @@ pub(crate) fn check(
     }
     for site in &file.site {
         let site = site.get_ref();
-        found.origin(site.origin.get_ref(), loc, opts, errs);
+        if let Some(origin) = &site.origin {
+            found.origin(origin.get_ref(), loc, opts, errs);
+        }
         for route in &site.route {
             let span = route.span();
             let route = route.get_ref();

@@ -1,18 +1,20 @@
 //! What users write: the TOML schema, deserialized as-is with unknown keys rejected.
 //!
 //! Nothing here is used at run time directly: [`super::model`] validates it into the runtime
-//! model. Defaults live here, next to the key they belong to.
+//! model. Defaults live here, next to the key they belong to. It serializes back to TOML too
+//! (`imgforge --print-config`): unset optional keys are left out, everything else is written
+//! with its effective value.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::units::{ByteSize, HumanDuration};
 
 /// The whole file.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     #[serde(default)]
@@ -35,17 +37,22 @@ pub struct FileConfig {
 }
 
 /// `[cluster]`: fleet coordination over Redis (docs/cluster.md).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
     /// One Redis server: `redis://HOST:PORT[/DB]` or `rediss://…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis: Option<Spanned<String>>,
     /// A Redis Cluster: `["HOST:PORT", …]` (any of its masters).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub redis_cluster: Option<Vec<Spanned<String>>>,
     /// Redis password (or `password_file`), when the URL carries none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub password_file: Option<std::path::PathBuf>,
     /// This node's name (default: the host name).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub node_id: Option<String>,
     /// Budget of one Redis call.
     #[serde(default = "default_cluster_timeout")]
@@ -64,7 +71,7 @@ fn default_on_error() -> String {
 }
 
 /// `[server]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     #[serde(default = "default_listen")]
@@ -104,6 +111,10 @@ pub struct ServerSection {
     /// Largest request header block (all fields together) accepted; larger → 431.
     #[serde(default = "default_max_header_size")]
     pub max_header_size: ByteSize,
+    /// `/healthz` (liveness) and `/readyz` (readiness) answered on the public listeners too,
+    /// before routing: those two paths never reach a site.
+    #[serde(default)]
+    pub public_health: bool,
 }
 
 impl Default for ServerSection {
@@ -125,12 +136,13 @@ impl Default for ServerSection {
             max_connections: default_max_connections(),
             max_url_length: default_max_url_length(),
             max_header_size: default_max_header_size(),
+            public_health: false,
         }
     }
 }
 
 /// `[server.tls]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     #[serde(deserialize_with = "one_or_many")]
@@ -140,7 +152,7 @@ pub struct TlsSection {
 }
 
 /// `[log]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     #[serde(default = "default_log_format")]
@@ -163,7 +175,7 @@ impl Default for LogSection {
 }
 
 /// Log line encoding.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Json,
@@ -171,7 +183,7 @@ pub enum LogFormat {
 }
 
 /// `[transform]`: the libvips worker pool and source limits.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransformSection {
     #[serde(default = "default_workers")]
@@ -222,7 +234,7 @@ impl Default for TransformSection {
 }
 
 /// `[cache]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CacheSection {
     #[serde(default = "default_memory_size")]
@@ -251,7 +263,7 @@ impl Default for CacheSection {
 }
 
 /// `[metrics]`: the admin listener's `/metrics`.
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSection {
     /// Prefix of the imgproxy-compatible families, as `IMGPROXY_PROMETHEUS_NAMESPACE`
@@ -261,7 +273,7 @@ pub struct MetricsSection {
 }
 
 /// `[tracing]`: OpenTelemetry span export (a binary built with `--features otlp`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TracingSection {
     /// Base URL of an OTLP/HTTP receiver (`/v1/traces` is appended); unset: no export.
@@ -285,7 +297,7 @@ impl Default for TracingSection {
 }
 
 /// `[[site]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteSection {
     pub name: Spanned<String>,
@@ -293,13 +305,15 @@ pub struct SiteSection {
     pub hosts: Vec<Spanned<String>>,
     #[serde(default)]
     pub default: bool,
-    pub origin: Spanned<OriginSection>,
+    /// Absent: the site serves only image routes with absolute sources (no relative source,
+    /// no proxying).
+    pub origin: Option<Spanned<OriginSection>>,
     #[serde(default)]
     pub route: Vec<Spanned<RouteSection>>,
 }
 
 /// `[site.origin]`: HTTP servers or a local directory.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginSection {
     #[serde(default)]
@@ -326,13 +340,33 @@ pub struct OriginSection {
     /// Replaces the client's `Host` when talking to the origin.
     pub host_header: Option<String>,
     /// Extra request headers sent to the origin.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub request_headers: BTreeMap<String, String>,
     pub root: Option<Spanned<PathBuf>>,
 }
 
+impl Default for OriginSection {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            tls: false,
+            sni: None,
+            verify_cert: true,
+            lb: LbAlgorithm::default(),
+            hash_on: HashOn::default(),
+            health_check: None,
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_read_timeout(),
+            retries: default_retries(),
+            host_header: None,
+            request_headers: BTreeMap::new(),
+            root: None,
+        }
+    }
+}
+
 /// Load-balancing algorithm.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LbAlgorithm {
     #[default]
@@ -341,7 +375,7 @@ pub enum LbAlgorithm {
 }
 
 /// Input of the consistent hash.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum HashOn {
     #[default]
@@ -351,7 +385,7 @@ pub enum HashOn {
 }
 
 /// `health_check = { path = "/healthz", interval = "5s" }`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthCheckSection {
     pub path: Option<String>,
@@ -367,7 +401,7 @@ pub struct HealthCheckSection {
 }
 
 /// `[[site.route]]`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSection {
     pub prefix: Spanned<String>,
@@ -420,8 +454,50 @@ pub struct RouteSection {
     pub auth_token_file: Option<PathBuf>,
 }
 
+impl RouteSection {
+    /// A route with every optional key unset, as if only `prefix` and `kind` were written.
+    pub fn new(prefix: &str, kind: RouteKindName) -> Self {
+        Self {
+            prefix: Spanned::new(0..0, prefix.to_string()),
+            kind,
+            key: None,
+            key_file: None,
+            salt: None,
+            salt_file: None,
+            signature_size: None,
+            trusted_signatures: None,
+            allow_unsigned: None,
+            allowed_sources: None,
+            auto_webp: None,
+            auto_avif: None,
+            enforce_webp: None,
+            enforce_avif: None,
+            client_hints: None,
+            presets: None,
+            only_presets: None,
+            allowed_options: None,
+            allow_security_options: None,
+            watermark: None,
+            quality: None,
+            format_quality: None,
+            allow_loopback_sources: None,
+            allow_private_sources: None,
+            allow_link_local_sources: None,
+            cache: None,
+            cache_ttl: None,
+            cache_min_ttl: None,
+            cache_max_ttl: None,
+            stale_while_revalidate: None,
+            stale_if_error: None,
+            rate_limit: None,
+            auth_token: None,
+            auth_token_file: None,
+        }
+    }
+}
+
 /// Route kinds as written.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum RouteKindName {
     #[default]
@@ -430,7 +506,7 @@ pub enum RouteKindName {
 }
 
 /// `rate_limit = { rate = "10/s", burst = 30 }`
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSection {
     pub rate: String,

@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::{Serialize, Serializer};
 
 /// A byte count written as `"64KiB"`, `"256MiB"`, `"10GiB"`, `"1.5GB"`, `"512"` or a bare integer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
@@ -106,6 +107,52 @@ impl HumanDuration {
             rest = next.trim_start();
         }
         Ok(HumanDuration(total))
+    }
+}
+
+impl ByteSize {
+    /// The shortest exact text form: `"256MiB"`, `"10GiB"`, or bytes (`"1000"`).
+    pub fn text(&self) -> String {
+        let n = self.0;
+        for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
+            if n != 0 && n.is_multiple_of(1u64 << shift) {
+                return format!("{}{unit}", n >> shift);
+            }
+        }
+        n.to_string()
+    }
+}
+
+impl HumanDuration {
+    /// The shortest exact text form: `"5s"`, `"2m"`, `"1h"`, `"7d"`, `"250ms"`.
+    pub fn text(&self) -> String {
+        let d = self.0;
+        if d.subsec_nanos() == 0 {
+            let s = d.as_secs();
+            return match s {
+                0 => "0s".into(),
+                _ if s.is_multiple_of(86_400) => format!("{}d", s / 86_400),
+                _ if s.is_multiple_of(3_600) => format!("{}h", s / 3_600),
+                _ if s.is_multiple_of(60) => format!("{}m", s / 60),
+                _ => format!("{s}s"),
+            };
+        }
+        if d.subsec_nanos().is_multiple_of(1_000_000) {
+            return format!("{}ms", d.as_millis());
+        }
+        format!("{}s", d.as_secs_f64())
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
     }
 }
 
@@ -217,5 +264,38 @@ mod tests {
         for bad in ["", "s", "5x", "5 parsecs", "-1s", "1e400s", "ms5"] {
             assert!(HumanDuration::parse(bad).is_err(), "{bad} should fail");
         }
+    }
+
+    /// What `--print-config` writes reads back as the same value.
+    #[test]
+    fn text_forms_round_trip() {
+        for n in [
+            0,
+            1,
+            1000,
+            1024,
+            64 << 10,
+            256 << 20,
+            10 << 30,
+            3 << 40,
+            (1 << 20) + 1,
+        ] {
+            let text = ByteSize(n).text();
+            assert_eq!(ByteSize::parse(&text), Ok(ByteSize(n)), "{text}");
+        }
+        assert_eq!(ByteSize(256 << 20).text(), "256MiB");
+        for d in [
+            Duration::ZERO,
+            Duration::from_secs(5),
+            Duration::from_secs(90),
+            Duration::from_secs(3_600),
+            Duration::from_secs(7 * 86_400),
+            Duration::from_millis(250),
+            Duration::from_millis(1_500),
+        ] {
+            let text = HumanDuration(d).text();
+            assert_eq!(HumanDuration::parse(&text), Ok(HumanDuration(d)), "{text}");
+        }
+        assert_eq!(HumanDuration(Duration::from_secs(120)).text(), "2m");
     }
 }

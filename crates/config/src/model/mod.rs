@@ -27,11 +27,22 @@ pub use site::{
     HealthCheckSettings, HostPattern, Origin, ServerAddr, Site, UpstreamSettings, host_pattern,
 };
 
+/// Where a configuration comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A TOML file (with `IMGFORGE_<SECTION>_<KEY>` overrides from the environment).
+    File(PathBuf),
+    /// The environment alone: no config file (see `from_env`), with the same overrides.
+    Environment,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The file it was read from (for reload and messages).
+    /// The file it was read from (for messages; `environment` when there is none).
     pub path: PathBuf,
+    /// What a reload reads again.
+    pub source: Source,
     pub server: ServerSettings,
     pub log: LogSettings,
     pub transform: TransformSettings,
@@ -177,6 +188,7 @@ pub(crate) fn build(file: FileConfig, loc: &Locator<'_>) -> Result<Config, Vec<C
     if errs.is_empty() {
         Ok(Config {
             path: loc.path.to_path_buf(),
+            source: Source::File(loc.path.to_path_buf()),
             server,
             log,
             transform,

@@ -31,6 +31,8 @@ pub struct ServerSettings {
     pub max_url_length: u64,
     /// Largest request header block accepted, in bytes (larger → 431).
     pub max_header_size: u64,
+    /// `/healthz` and `/readyz` answered on the public listeners, before routing.
+    pub public_health: bool,
 }
 
 /// `[server.tls]`, validated (`resolve` checks that the files exist).
@@ -153,6 +155,7 @@ pub(super) fn server(
         max_connections: s.max_connections,
         max_url_length: s.max_url_length.0,
         max_header_size: s.max_header_size.0,
+        public_health: s.public_health,
         trusted_proxies,
         rate_limit_exempt,
         global_rate_limit,

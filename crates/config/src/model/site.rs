@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
-use super::route::{Route, routes};
+use super::route::{Route, RouteKind, routes};
 use crate::error::{ConfigError, Locator};
 use crate::schema::{self, HashOn, LbAlgorithm};
 
@@ -36,6 +36,9 @@ pub enum Origin {
     Servers(UpstreamSettings),
     /// A local directory served as the origin.
     Root(PathBuf),
+    /// No origin (`[site.origin]` absent): every route is an image route, and only absolute
+    /// sources can be fetched.
+    None,
 }
 
 /// An HTTP origin pool.
@@ -133,9 +136,24 @@ pub(super) fn sites(
                 ),
             ));
         }
-        let origin = origin(&s.origin, loc, errs);
+        let origin = match &s.origin {
+            Some(o) => origin(o, loc, errs),
+            None => Origin::None,
+        };
         let local = matches!(origin, Origin::Root(_));
         let routes = routes(&s.route, local, loc, errs);
+        if matches!(origin, Origin::None)
+            && routes.iter().any(|r| matches!(r.kind, RouteKind::Proxy))
+        {
+            errs.push(loc.at(
+                span.clone(),
+                "site.origin",
+                format!(
+                    "site {:?} has no [site.origin]: only routes with kind = \"imgproxy\" (absolute sources) can serve it; add [site.origin] with servers or root",
+                    s.name.get_ref()
+                ),
+            ));
+        }
         sites.push(Site {
             name: s.name.get_ref().clone(),
             hosts,
