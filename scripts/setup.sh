@@ -3,7 +3,8 @@
 # what is missing, so it is cheap to run every time.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libvips-dev libvips-tools curl ca-certificates redis-server redis-tools)
+# chromium and chromium-driver: the playground's browser test (tests/it/playground.rs).
+packages=(build-essential cmake pkg-config libvips-dev libvips-tools curl ca-certificates redis-server redis-tools chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,5 +1,6 @@
-//! The admin listener: `/health`, `/readyz`, `/status`, `/metrics`, `POST /purge` and `GET /sign`, on its own
-//! address so it is never exposed with the public listeners.
+//! The admin listener: `/health`, `/readyz`, `/status`, `/metrics`, `POST /purge`, `GET /sign` and
+//! the playground (`/playground`), on its own address so it is never exposed with the public
+//! listeners.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 use serde::Serialize;
 
+mod playground;
 pub mod probe;
 mod purge;
 mod sign;
@@ -20,12 +22,16 @@ use crate::upstream::ServerHealth;
 /// The admin HTTP application.
 pub struct Admin {
     shared: Arc<Shared>,
+    playground: playground::Playground,
 }
 
 impl Admin {
     /// An admin app over the shared state.
     pub fn new(shared: Arc<Shared>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            playground: playground::Playground::new(),
+        }
     }
 
     fn status_json(&self) -> Vec<u8> {
@@ -238,6 +244,9 @@ impl ServeHttp for Admin {
                 "text/plain; version=0.0.4",
                 self.metrics_text(),
             ),
+            p if p == "/playground" || p.starts_with("/playground/") => {
+                self.playground.serve(&self.shared, session).await
+            }
             _ => reply(StatusCode::NOT_FOUND, text, b"not found\n".to_vec()),
         }
     }

@@ -5,15 +5,82 @@
 //! - `?site=NAME&route=PREFIX&path=/rs:fit:300/plain/a.jpg` → `PREFIX/SIGNATURE/rs:fit:300/plain/a.jpg`
 //! - `?site=NAME&route=PREFIX&url=a.jpg&w=300&f=webp` (query API parameters, kept in the order
 //!   given) → `PREFIX?url=a.jpg&w=300&f=webp&sig=SIGNATURE`
+//!
+//! The playground (`super::playground`) signs through the same [`Signer`].
 
 use http::StatusCode;
 use pingora::protocols::http::ServerSession;
 
 use super::purge::form_value;
 use crate::config::RouteKind;
-use crate::imgproxy::{self, RequestHints, query, sign_path};
+use crate::imgproxy::{
+    self, ImageRequest, KeyPair, RequestHints, RouteSettings, UrlError, query, sign_path,
+};
 use crate::protect::auth::bearer_matches;
 use crate::state::Shared;
+
+/// How URLs of one route are signed: with its newest key pair, or not at all (the signature
+/// segment is then `insecure`, as imgproxy's client libraries write it, and the query API gets
+/// no `sig`).
+#[derive(Clone, Copy)]
+pub(super) enum Signer<'a> {
+    Key { pair: &'a KeyPair, size: usize },
+    Unsigned,
+}
+
+impl<'a> Signer<'a> {
+    /// The route's newest key pair, if it has one.
+    pub(super) fn newest(settings: &'a RouteSettings) -> Option<Self> {
+        settings.key_pairs.last().map(|pair| Signer::Key {
+            pair,
+            size: settings.signature_size,
+        })
+    }
+
+    /// The signature segment for `text` (a path starting with `/`, or `?` and a query).
+    fn signature(&self, text: &str) -> String {
+        match self {
+            Signer::Key { pair, size } => sign_path(pair, text, *size),
+            Signer::Unsigned => "insecure".into(),
+        }
+    }
+
+    /// `/SIGNATURE/path` for a path after the signature segment (`/rs:fit:300/plain/a.jpg`),
+    /// checked as the route would check it.
+    pub(super) fn path(
+        &self,
+        settings: &RouteSettings,
+        path: &str,
+    ) -> Result<(String, ImageRequest), UrlError> {
+        let path = format!("/{}", path.trim_start_matches('/'));
+        let signed = format!("/{}{path}", self.signature(&path));
+        let request = imgproxy::parse_request(&signed, &RequestHints::default(), settings, now())?;
+        Ok((signed, request))
+    }
+
+    /// `PREFIX?QUERY&sig=…` (no `sig` when unsigned) for query API parameters, checked as the
+    /// route would check them.
+    pub(super) fn query(
+        &self,
+        settings: &RouteSettings,
+        prefix: &str,
+        params: &str,
+    ) -> Result<(String, ImageRequest), UrlError> {
+        let url = match self {
+            Signer::Key { .. } => query::signed_url(prefix, params, |t| self.signature(t)),
+            Signer::Unsigned => format!("{}?{params}", prefix.trim_end_matches('/')),
+        };
+        let q = url.split_once('?').map_or("", |(_, q)| q);
+        let request = imgproxy::parse_query_request(q, &RequestHints::default(), settings, now())?;
+        Ok((url, request))
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
 
 /// Handles one sign request; returns the status and the signed path (or a short error).
 pub(super) fn sign(shared: &Shared, session: &ServerSession) -> (StatusCode, String) {
@@ -49,21 +116,14 @@ pub(super) fn sign(shared: &Shared, session: &ServerSession) -> (StatusCode, Str
         );
     };
     let settings = &image.settings;
-    let Some(pair) = settings.key_pairs.last() else {
+    let Some(signer) = Signer::newest(settings) else {
         return bad("the route has no key: its URLs need no signature");
     };
-    let size = settings.signature_size;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let hints = RequestHints::default();
     let base = prefix.trim_end_matches('/');
 
     if let Some(path) = form_value(raw, "path") {
-        let path = format!("/{}", path.trim_start_matches('/'));
-        let signed = format!("/{}{path}", sign_path(pair, &path, size));
-        return match imgproxy::parse_request(&signed, &hints, settings, now) {
-            Ok(_) => (StatusCode::OK, format!("{base}{signed}\n")),
+        return match signer.path(settings, &path) {
+            Ok((signed, _)) => (StatusCode::OK, format!("{base}{signed}\n")),
             Err(e) => bad(&e.to_string()),
         };
     }
@@ -78,14 +138,9 @@ pub(super) fn sign(shared: &Shared, session: &ServerSession) -> (StatusCode, Str
     if params.is_empty() {
         return bad("give path= or the query API parameters (url=, w=, h=, f=, q=, t=)");
     }
-    let url = query::signed_url(base, &params.join("&"), |text| sign_path(pair, text, size));
-    let checked = url
-        .split_once('?')
-        .map(|(_, q)| imgproxy::parse_query_request(q, &hints, settings, now));
-    match checked {
-        Some(Ok(_)) => (StatusCode::OK, format!("{url}\n")),
-        Some(Err(e)) => bad(&e.to_string()),
-        None => bad("cannot build the URL"),
+    match signer.query(settings, base, &params.join("&")) {
+        Ok((url, _)) => (StatusCode::OK, format!("{url}\n")),
+        Err(e) => bad(&e.to_string()),
     }
 }
 

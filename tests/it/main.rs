@@ -28,6 +28,7 @@ mod monitoring_files;
 #[cfg(feature = "otlp")]
 mod otlp;
 mod passthrough;
+mod playground;
 mod query_api;
 mod rate_limits;
 mod reload;
