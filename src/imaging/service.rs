@@ -162,6 +162,17 @@ impl ImageService {
                 return fetch_error(&e);
             }
         };
+        // The route's source types (`allowed_mime_types`), told by the bytes, not the origin's
+        // Content-Type: 422, as for a type that cannot be decoded.
+        if let Some(allowed) = &route.allowed_source_formats {
+            let format = crate::transform::sniff(&fetched.bytes);
+            if !format.is_some_and(|f| allowed.contains(&f)) {
+                let named = format.map_or("unknown", |f| f.mime());
+                tracing::info!(request_id, source_type = named, "source type not allowed");
+                return Answer::error(422, format!("Source image type not allowed: {named}"))
+                    .failed(ErrorType::Processing);
+            }
+        }
         let key = image.cache_key();
         let etag = variant_etag(fetched.etag.as_deref(), &fetched.bytes, &key);
         // RFC 9110: If-None-Match wins; If-Modified-Since only counts without it.

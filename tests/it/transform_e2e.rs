@@ -415,3 +415,36 @@ async fn if_modified_since_and_overload() {
     }
     assert!(ok >= 1 && limited >= 1, "ok {ok}, limited {limited}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_mime_types_refuse_other_source_types_by_their_bytes() {
+    let origin = Origin::start("o").await;
+    let quad = testkit::quadrant_pixels(40, 20);
+    origin.put(
+        "a.png",
+        testkit::encode(&quad, 40, 20, 3, Format::Png).to_vec(),
+    );
+    // A JPEG behind a name (and so a Content-Type) that says PNG: the bytes decide.
+    origin.put(
+        "b.png",
+        testkit::encode(&quad, 40, 20, 3, Format::Jpeg).to_vec(),
+    );
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}[[site.route]]\nprefix = \"/img\"\nkind = \"imgproxy\"\nallow_unsigned = true\nallowed_mime_types = [\"image/png\", \"image/webp\"]\n",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let ok = gw.get("s.test", "/img/unsafe/w:20/plain/f/a.png@png").await;
+    assert_eq!(ok.status(), 200);
+    let d = testkit::decode(&ok.bytes().await.expect("body"));
+    assert_eq!((d.format, d.width), (Format::Png, 20));
+    let refused = gw.get("s.test", "/img/unsafe/w:20/plain/f/b.png@png").await;
+    assert_eq!(refused.status(), 422);
+    let body = refused.text().await.expect("body");
+    assert!(
+        body.contains("Source image type not allowed: image/jpeg"),
+        "{body}"
+    );
+}

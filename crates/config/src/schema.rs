@@ -417,6 +417,9 @@ pub struct RouteSection {
     pub trusted_signatures: Option<Vec<String>>,
     pub allow_unsigned: Option<bool>,
     pub allowed_sources: Option<Vec<String>>,
+    /// Source types the route transforms (MIME names); others are refused with 422.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_mime_types: Option<Vec<String>>,
     pub auto_webp: Option<bool>,
     pub auto_avif: Option<bool>,
     pub enforce_webp: Option<bool>,
@@ -468,6 +471,7 @@ impl RouteSection {
             trusted_signatures: None,
             allow_unsigned: None,
             allowed_sources: None,
+            allowed_mime_types: None,
             auto_webp: None,
             auto_avif: None,
             enforce_webp: None,

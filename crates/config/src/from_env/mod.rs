@@ -401,34 +401,29 @@ impl<'a> Builder<'a> {
     }
 
     fn mime_types(&mut self, name: &str, v: &str) -> Result<(), String> {
-        let given: Vec<String> = list(v)
-            .iter()
-            .map(|t| match t.to_ascii_lowercase().as_str() {
-                "image/jpg" | "image/pjpeg" => "image/jpeg".to_string(),
-                "image/heif" => "image/heic".to_string(),
-                other => other.to_string(),
-            })
-            .collect();
-        let refused: Vec<&str> = DECODED_TYPES
-            .iter()
-            .copied()
-            .filter(|t| !given.iter().any(|g| g == t))
-            .collect();
-        if !refused.is_empty() {
-            return Err(format!(
-                "imgforge cannot refuse source types yet, and ignoring this list would accept {} \
-                 which it leaves out: list every type imgforge decodes ({}) or unset it",
-                refused.join(", "),
-                DECODED_TYPES.join(", ")
-            ));
+        let given = list(v);
+        if given.is_empty() {
+            return Err("empty: no source could be transformed".into());
         }
         for g in &given {
-            if !DECODED_TYPES.contains(&g.as_str()) {
+            let known = crate::model::mime_format(g).is_some();
+            if !known {
+                return Err(format!("{g:?} is not an image type (e.g. image/jpeg)"));
+            }
+            if !DECODED_TYPES.contains(&g.to_ascii_lowercase().as_str())
+                && !matches!(
+                    g.to_ascii_lowercase().as_str(),
+                    "image/jpg" | "image/pjpeg" | "image/heif"
+                )
+            {
                 self.warnings.push(format!(
-                    "{name}: imgforge never decodes {g}; sources of that type are refused"
+                    "{name}: imgforge never decodes {g}; sources of that type are refused anyway"
                 ));
             }
         }
+        self.route.allowed_mime_types = Some(given);
+        self.keys
+            .insert("site.route.allowed_mime_types", name.to_string());
         Ok(())
     }
 

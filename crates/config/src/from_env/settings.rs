@@ -92,7 +92,7 @@ pub const SETTINGS: &[Setting] = &[
     s(Id::MaxAnimationFrames, &["IMGFORGE_MAX_ANIMATION_FRAMES", "IMGPROXY_MAX_ANIMATION_FRAMES"], None, "transform.max_animation_frames"),
     s(Id::MaxAnimationFrameResolution, &["IMGFORGE_MAX_ANIMATION_FRAME_RESOLUTION", "IMGPROXY_MAX_ANIMATION_FRAME_RESOLUTION"], None, "transform.max_animation_frame_resolution"),
     s(Id::MaxResultDimension, &["IMGFORGE_MAX_RESULT_DIMENSION", "IMGPROXY_MAX_RESULT_DIMENSION"], None, "transform.max_result_dimension"),
-    s(Id::AllowedMimeTypes, &["IMGFORGE_ALLOWED_MIME_TYPES"], None, "(checked only)"),
+    s(Id::AllowedMimeTypes, &["IMGFORGE_ALLOWED_MIME_TYPES"], None, "site.route.allowed_mime_types"),
     s(Id::Workers, &["IMGFORGE_WORKERS", "IMGPROXY_WORKERS", "IMGPROXY_CONCURRENCY"], Some("IMGFORGE_TRANSFORM_WORKERS"), "transform.workers"),
     s(Id::Timeout, &["IMGFORGE_TIMEOUT", "IMGPROXY_TIMEOUT"], Some("IMGFORGE_TRANSFORM_TIMEOUT"), "transform.timeout"),
     s(Id::Ttl, &["IMGFORGE_TTL", "IMGPROXY_TTL"], None, "site.route.cache_ttl"),

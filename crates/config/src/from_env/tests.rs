@@ -274,8 +274,8 @@ fn bad_values_name_their_variable() {
         ("IMGPROXY_MAX_REDIRECTS", "2", "cannot lower it to 2"),
         (
             "IMGFORGE_ALLOWED_MIME_TYPES",
-            "image/jpeg,image/png,image/webp",
-            "cannot refuse source types yet",
+            "image/jpeg,text/html",
+            "is not an image type",
         ),
     ] {
         let text = err(&with(&[(var, value)]));

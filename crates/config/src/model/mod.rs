@@ -20,7 +20,7 @@ use super::error::{ConfigError, Locator};
 use super::schema::{FileConfig, LogFormat};
 
 pub use cluster::{ClusterConfig, OnRedisError, RedisEndpoint};
-pub use route::{CachePolicy, ImageRoute, RateLimit, Route, RouteKind, rate};
+pub use route::{CachePolicy, ImageRoute, RateLimit, Route, RouteKind, mime_format, rate};
 pub use server::{ServerSettings, TlsSettings};
 pub(crate) use site::parse_server;
 pub use site::{

@@ -60,6 +60,8 @@ pub struct ImageRoute {
     pub watermark_file: Option<std::path::PathBuf>,
     /// Which addresses absolute sources may resolve to.
     pub source_policy: crate::net::AddressPolicy,
+    /// Source formats the route accepts (`allowed_mime_types`); `None`: every decodable one.
+    pub allowed_source_formats: Option<Vec<imgforge_imgproxy::Format>>,
 }
 
 /// Token-bucket parameters.
@@ -196,6 +198,7 @@ fn imgproxy_keys_set(r: &schema::RouteSection) -> Vec<&'static str> {
     check(r.trusted_signatures.is_some(), "trusted_signatures");
     check(r.allow_unsigned.is_some(), "allow_unsigned");
     check(r.allowed_sources.is_some(), "allowed_sources");
+    check(r.allowed_mime_types.is_some(), "allowed_mime_types");
     check(r.auto_webp.is_some(), "auto_webp");
     check(r.auto_avif.is_some(), "auto_avif");
     check(r.enforce_webp.is_some(), "enforce_webp");
@@ -301,6 +304,26 @@ fn imgproxy_route(
             None => err("format_quality", format!("unknown format {name:?}")),
         }
     }
+    let allowed_source_formats = r.allowed_mime_types.as_ref().map(|types| {
+        let mut formats = Vec::new();
+        for t in types {
+            match mime_format(t) {
+                Some(f) if !formats.contains(&f) => formats.push(f),
+                Some(_) => {}
+                None => err(
+                    "allowed_mime_types",
+                    format!("{t:?} is not an image type imgforge knows (e.g. \"image/jpeg\")"),
+                ),
+            }
+        }
+        if types.is_empty() {
+            err(
+                "allowed_mime_types",
+                "empty: no source could be transformed".into(),
+            );
+        }
+        formats
+    });
     // Read (and refused when empty or unreadable) by `resolve`.
     let watermark_file = r.watermark.as_ref().map(|p| loc.resolve(p));
     let source_policy = crate::net::AddressPolicy {
@@ -323,7 +346,28 @@ fn imgproxy_route(
         watermark: None,
         watermark_file,
         source_policy,
+        allowed_source_formats,
     }
+}
+
+/// The format of a MIME type name (`image/jpg`, `image/pjpeg` and `image/heic` as their usual
+/// aliases).
+pub fn mime_format(mime: &str) -> Option<imgforge_imgproxy::Format> {
+    use imgforge_imgproxy::Format;
+    Some(match mime.trim().to_ascii_lowercase().as_str() {
+        "image/jpeg" | "image/jpg" | "image/pjpeg" => Format::Jpeg,
+        "image/png" => Format::Png,
+        "image/webp" => Format::Webp,
+        "image/avif" => Format::Avif,
+        "image/gif" => Format::Gif,
+        "image/heic" | "image/heif" => Format::Heic,
+        "image/tiff" => Format::Tiff,
+        "image/bmp" => Format::Bmp,
+        "image/x-icon" | "image/vnd.microsoft.icon" => Format::Ico,
+        "image/svg+xml" => Format::Svg,
+        "image/jxl" => Format::Jxl,
+        _ => return None,
+    })
 }
 
 /// Parses `"10/s"`, `"600/m"`, `"1000/h"` into requests per second.
