@@ -67,12 +67,16 @@ impl Gateway {
                 _ => None,
             };
         }
+        let mut headers = err.headers();
+        if let Some(csp) = image_csp(ctx).and_then(|v| v.to_str().ok()) {
+            headers.push(("Content-Security-Policy", csp.to_string()));
+        }
         respond_with(
             session,
             err.status(),
             &err.message(),
             &ctx.request_id,
-            &err.headers(),
+            &headers,
         )
         .await?;
         Ok(true)
@@ -187,6 +191,17 @@ impl Gateway {
                 Ok(false)
             }
         }
+    }
+}
+
+/// The `Content-Security-Policy` of an image route's answers (`None`: other routes, or none set).
+fn image_csp(ctx: &RequestCtx) -> Option<&http::HeaderValue> {
+    match (&ctx.kind, &ctx.route) {
+        (Kind::Image(_), Some(route)) => match &route.route.kind {
+            RouteKind::Imgproxy(image) => image.content_security_policy.as_ref(),
+            RouteKind::Proxy => None,
+        },
+        _ => None,
     }
 }
 
@@ -533,6 +548,11 @@ impl ProxyHttp for Gateway {
     ) -> Result<()> {
         resp.insert_header("X-Request-Id", ctx.request_id.as_str())?;
         ctx.status = Some(resp.status.as_u16());
+        // Image routes answer with the route's Content-Security-Policy (imgproxy's by default),
+        // from the cache as from the image service.
+        if let Some(csp) = image_csp(ctx) {
+            resp.insert_header(http::header::CONTENT_SECURITY_POLICY, csp.clone())?;
+        }
         if ctx.cache.is_some() && self.shared.cache.is_some() {
             let status = policy::status(session.cache.phase(), ctx.proxied);
             ctx.cache_status = Some(status);

@@ -448,3 +448,38 @@ async fn allowed_mime_types_refuse_other_source_types_by_their_bytes() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_answers_carry_the_routes_content_security_policy() {
+    let origin = Origin::start("o").await;
+    let quad = testkit::quadrant_pixels(40, 20);
+    origin.put(
+        "a.png",
+        testkit::encode(&quad, 40, 20, 3, Format::Png).to_vec(),
+    );
+    let gw = Gateway::builder()
+        .config(&format!(
+            "{}[[site.route]]\nprefix = \"/img\"\nkind = \"imgproxy\"\nallow_unsigned = true\ncache = true\n[[site.route]]\nprefix = \"/bare\"\nkind = \"imgproxy\"\nallow_unsigned = true\ncontent_security_policy = \"\"\n",
+            site("s", &["s.test"], &[origin.addr], "")
+        ))
+        .start()
+        .await;
+    let csp = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-security-policy")
+            .map(|v| v.to_str().unwrap_or("").to_string())
+    };
+    let imgproxy = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
+    for _ in 0..2 {
+        // A miss, then a cache hit: the same header.
+        let r = gw.get("s.test", "/img/unsafe/w:20/plain/f/a.png").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(csp(&r).as_deref(), Some(imgproxy));
+    }
+    let r = gw.get("s.test", "/img/unsafe/w:x/plain/f/a.png").await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(csp(&r).as_deref(), Some(imgproxy), "errors carry it too");
+    let r = gw.get("s.test", "/bare/unsafe/w:20/plain/f/a.png").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(csp(&r), None);
+}

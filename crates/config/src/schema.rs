@@ -420,6 +420,9 @@ pub struct RouteSection {
     /// Source types the route transforms (MIME names); others are refused with 422.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_mime_types: Option<Vec<String>>,
+    /// `Content-Security-Policy` of image responses (default: imgproxy's); `""`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_security_policy: Option<String>,
     pub auto_webp: Option<bool>,
     pub auto_avif: Option<bool>,
     pub enforce_webp: Option<bool>,
@@ -472,6 +475,7 @@ impl RouteSection {
             allow_unsigned: None,
             allowed_sources: None,
             allowed_mime_types: None,
+            content_security_policy: None,
             auto_webp: None,
             auto_avif: None,
             enforce_webp: None,

@@ -62,7 +62,13 @@ pub struct ImageRoute {
     pub source_policy: crate::net::AddressPolicy,
     /// Source formats the route accepts (`allowed_mime_types`); `None`: every decodable one.
     pub allowed_source_formats: Option<Vec<imgforge_imgproxy::Format>>,
+    /// `Content-Security-Policy` of the route's image responses; `None`: not sent.
+    pub content_security_policy: Option<http::HeaderValue>,
 }
+
+/// imgproxy's `Content-Security-Policy` for image responses (it matters for SVG: no script,
+/// no external reference, sandboxed).
+pub const IMAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox";
 
 /// Token-bucket parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -199,6 +205,10 @@ fn imgproxy_keys_set(r: &schema::RouteSection) -> Vec<&'static str> {
     check(r.allow_unsigned.is_some(), "allow_unsigned");
     check(r.allowed_sources.is_some(), "allowed_sources");
     check(r.allowed_mime_types.is_some(), "allowed_mime_types");
+    check(
+        r.content_security_policy.is_some(),
+        "content_security_policy",
+    );
     check(r.auto_webp.is_some(), "auto_webp");
     check(r.auto_avif.is_some(), "auto_avif");
     check(r.enforce_webp.is_some(), "enforce_webp");
@@ -324,6 +334,20 @@ fn imgproxy_route(
         }
         formats
     });
+    let content_security_policy = match r.content_security_policy.as_deref() {
+        None => Some(http::HeaderValue::from_static(IMAGE_CSP)),
+        Some(p) if p.trim().is_empty() => None,
+        Some(p) => match http::HeaderValue::from_str(p.trim()) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                err(
+                    "content_security_policy",
+                    "not a valid header value (control characters?)".into(),
+                );
+                None
+            }
+        },
+    };
     // Read (and refused when empty or unreadable) by `resolve`.
     let watermark_file = r.watermark.as_ref().map(|p| loc.resolve(p));
     let source_policy = crate::net::AddressPolicy {
@@ -347,6 +371,7 @@ fn imgproxy_route(
         watermark_file,
         source_policy,
         allowed_source_formats,
+        content_security_policy,
     }
 }
 
