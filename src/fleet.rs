@@ -66,36 +66,11 @@ impl Fleet {
         limiter: &Limiter<K>,
         now: u64,
     ) -> Decision {
-        let quota = limiter.quota();
         let client = client.map_or_else(String::new, |ip| ip.to_string());
-        let verdict = self
-            .coordinator
-            .rate_limit(
-                scope,
-                &client,
-                imgforge_cluster::Quota {
-                    per_second: quota.per_second,
-                    burst: quota.burst,
-                },
-            )
-            .await;
-        let d = verdict.resolve(|| {
-            let d = limiter.check(key, now);
-            imgforge_cluster::Decision {
-                allowed: d.allowed,
-                limit: d.limit,
-                remaining: d.remaining,
-                reset: d.reset,
-                retry_after: d.retry_after,
-            }
-        });
-        Decision {
-            allowed: d.allowed,
-            limit: d.limit,
-            remaining: d.remaining,
-            reset: d.reset,
-            retry_after: d.retry_after,
-        }
+        self.coordinator
+            .rate_limit(scope, &client, limiter.quota())
+            .await
+            .resolve(|| limiter.check(key, now))
     }
 }
 

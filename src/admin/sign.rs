@@ -11,7 +11,7 @@
 use http::StatusCode;
 use pingora::protocols::http::ServerSession;
 
-use super::purge::form_value;
+use super::form::form_value;
 use crate::config::RouteKind;
 use crate::imgproxy::{
     self, ImageRequest, KeyPair, RequestHints, RouteSettings, UrlError, query, sign_path,

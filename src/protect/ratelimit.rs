@@ -7,28 +7,9 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Rate and burst of one limiter.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quota {
-    /// Sustained requests per second (> 0).
-    pub per_second: f64,
-    /// Requests allowed at once (≥ 1).
-    pub burst: u32,
-}
-
-/// The verdict for one request, with what the `RateLimit-*` headers report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Decision {
-    pub allowed: bool,
-    /// The burst (`RateLimit-Limit`).
-    pub limit: u32,
-    /// Requests still allowed right now (`RateLimit-Remaining`).
-    pub remaining: u32,
-    /// Until the bucket is full again (`RateLimit-Reset`).
-    pub reset: Duration,
-    /// When refused: how long until one request would pass (`Retry-After`).
-    pub retry_after: Duration,
-}
+// The same bucket parameters and verdict as the fleet's shared limiter: a decision reads the
+// same whichever decided it (`fleet::Fleet::rate_limit`).
+pub use imgforge_cluster::{Decision, Quota};
 
 const SHARDS: usize = 16;
 

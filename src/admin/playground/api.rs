@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::probe::Prober;
 use super::{listing, public_site};
+use crate::admin::form::decode;
 use crate::admin::sign::Signer;
 use crate::config::{Config, ImageRoute, Origin, Route, RouteKind, Site};
 
@@ -94,26 +95,6 @@ fn required<'a>(p: &'a HashMap<String, String>, name: &str) -> Result<&'a str, A
         Some(v) if !v.is_empty() => Ok(v),
         _ => Err(bad(format!("{name} is required"))),
     }
-}
-
-/// `application/x-www-form-urlencoded` decoding (`+` is a space), strict about `%`.
-fn decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 fn truncate(s: &str) -> &str {

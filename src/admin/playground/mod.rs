@@ -168,7 +168,7 @@ impl Playground {
         }
         let given = std::str::from_utf8(&body)
             .ok()
-            .and_then(|b| super::purge::form_value(b, "token"))
+            .and_then(|b| super::form::form_value(b, "token"))
             .unwrap_or_default();
         let mut headers = http::HeaderMap::new();
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {given}")) {
@@ -319,7 +319,7 @@ fn page(config: &Config, query: &str) -> Response<Vec<u8>> {
         .filter_map(|s| public_site(config, s))
         .map(|p| p.base)
         .collect();
-    if let Some(o) = super::purge::form_value(query, "public").and_then(|p| public_override(&p)) {
+    if let Some(o) = super::form::form_value(query, "public").and_then(|p| public_override(&p)) {
         origins.push(o);
     }
     origins.sort();
