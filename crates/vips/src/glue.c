@@ -124,25 +124,25 @@ ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
 
   *out = NULL;
   switch (format) {
-  case IFG_JPEG:
+  case IFG_LOAD_JPEG:
     res = vips_jpegload_buffer(b, len, out, "access", access, "shrink", VIPS_MAX(shrink, 1),
         "fail_on", fail_on, NULL);
     break;
-  case IFG_PNG:
+  case IFG_LOAD_PNG:
     res = vips_pngload_buffer(b, len, out, "access", access, "fail_on", fail_on, NULL);
     break;
-  case IFG_WEBP:
+  case IFG_LOAD_WEBP:
     res = vips_webpload_buffer(b, len, out, "access", access, "scale", scale > 0 ? scale : 1.0,
         "n", pages, "fail_on", fail_on, NULL);
     break;
-  case IFG_GIF:
+  case IFG_LOAD_GIF:
     res = vips_gifload_buffer(b, len, out, "access", access, "n", pages, "fail_on", fail_on,
         NULL);
     break;
-  case IFG_HEIF:
+  case IFG_LOAD_HEIF:
     res = vips_heifload_buffer(b, len, out, "access", access, "fail_on", fail_on, NULL);
     break;
-  case IFG_TIFF:
+  case IFG_LOAD_TIFF:
     res = vips_tiffload_buffer(b, len, out, "access", access, "fail_on", fail_on, NULL);
     break;
   default:
@@ -358,7 +358,7 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
   switch (format) {
   case IFG_SAVE_JPEG:
     res = ifg_jpeg_encode(in, quality, option, buf, len);
-    if (res == IFG_JPEG_FALLBACK)
+    if (res == IFG_FALLBACK)
       res = ifg_save_libvips_jpeg(in, quality, option, buf, len);
     break;
   case IFG_SAVE_PNG: {
@@ -373,7 +373,7 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
   }
   case IFG_SAVE_WEBP:
     res = ifg_webp_encode(in, quality, buf, len);
-    if (res == IFG_WEBP_FALLBACK)
+    if (res == IFG_FALLBACK)
       res = ifg_save_libvips_webp(in, quality, buf, len);
     break;
   case IFG_SAVE_GIF: {

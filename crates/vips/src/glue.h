@@ -13,24 +13,25 @@
 #include <stddef.h>
 #include <vips/vips.h>
 
-/* Source formats the glue can decode; numbering shared with ffi.rs. */
+/* The numbers shared with Rust (formats, IFG_FALLBACK): one table, codes.h,
+ * which build.rs turns into the Rust constants. */
+#define IFG_CODE(name, value) IFG_##name = (value),
 enum {
-  IFG_JPEG = 1,
-  IFG_PNG = 2,
-  IFG_WEBP = 3,
-  IFG_GIF = 4,
-  IFG_HEIF = 5, /* AVIF and HEIC */
-  IFG_TIFF = 6
+#include "codes.h"
 };
+#undef IFG_CODE
 
-/* Output formats (same numbering for the shared ones). */
-enum {
-  IFG_SAVE_JPEG = 1,
-  IFG_SAVE_PNG = 2,
-  IFG_SAVE_WEBP = 3,
-  IFG_SAVE_GIF = 4,
-  IFG_SAVE_AVIF = 5
-};
+_Static_assert(IFG_FALLBACK > 0, "the fallback is neither success nor a failure");
+
+/* For entry points that keep their intermediate images on a local `base` image
+ * (vips_object_local_array): on `cond`, releases them and returns -1. */
+#define IFG_FAIL_IF(cond) \
+  do { \
+    if (cond) { \
+      VIPS_UNREF(base); \
+      return -1; \
+    } \
+  } while (0)
 
 /* Called from the image's "postclose" signal: releases the source buffer. */
 typedef void (*ifg_release_fn)(VipsImage *image, void *user);
@@ -51,20 +52,18 @@ int ifg_tracked_allocs(void);
 /* Loading. On success the image owns `user` and calls `release` when it is
  * finally closed; on failure ownership stays with the caller. */
 /* jpeg.c: decodes a 1-or-3-component JPEG scaled by 1/shrink with libjpeg into a memory image
- * carrying `header`'s metadata. Returns 0, -1 on a decode error, or IFG_JPEG_FALLBACK when the
+ * carrying `header`'s metadata. Returns 0, -1 on a decode error, or IFG_FALLBACK when the
  * source (CMYK, YCCK) needs libvips's own loader. */
-#define IFG_JPEG_FALLBACK 1
 int ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, VipsImage **out);
 /* jpeg.c: encodes a single-frame 8-bit sRGB or greyscale image without metadata as jpegsave
- * would. Returns 0, -1 on an encoder error, or IFG_JPEG_FALLBACK when libvips's saver is needed. */
+ * would. Returns 0, -1 on an encoder error, or IFG_FALLBACK when libvips's saver is needed. */
 int ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 /* What ifg_save does for JPEG when jpeg.c falls back: libvips's jpegsave. */
 int ifg_save_libvips_jpeg(VipsImage *in, int quality, int progressive, void **buf, size_t *len);
 
 /* webp.c: encodes a single-frame 8-bit sRGB image (3 or 4 bands) without metadata with libwebp
- * as webpsave would. Returns 0, -1 on an encoder error, or IFG_WEBP_FALLBACK when the image needs
+ * as webpsave would. Returns 0, -1 on an encoder error, or IFG_FALLBACK when the image needs
  * libvips's saver (animation, metadata, other formats). */
-#define IFG_WEBP_FALLBACK 1
 int ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len);
 
 int ifg_load(const void *buf, size_t len, int format, int shrink, double scale,
@@ -129,8 +128,7 @@ int ifg_save_libvips_webp(VipsImage *in, int quality, void **buf, size_t *len);
 
 /* resample.c: Lanczos-3 downscale of an 8-bit image without alpha whose pixels are in memory,
  * to round(size * scale) on each axis (scales in (1/4, 1]). Returns 0, -1 on an error, or
- * IFG_RESAMPLE_FALLBACK when the image needs vips_resize. */
-#define IFG_RESAMPLE_FALLBACK 1
+ * IFG_FALLBACK when the image needs vips_resize. */
 int ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale);
 
 #endif

@@ -7,7 +7,7 @@
  * step sees what jpegload would have given it.
  *
  * Only the common case is handled: YCbCr/RGB (3 components) or greyscale sources. CMYK and
- * YCCK (Adobe's inverted ink, embedded profiles) return IFG_JPEG_FALLBACK and go through
+ * YCCK (Adobe's inverted ink, embedded profiles) return IFG_FALLBACK and go through
  * libvips. Like jpegload with fail_on=truncated, a premature end of data fails the decode and
  * other warnings are tolerated.
  */
@@ -90,7 +90,7 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
     break;
   default:
     jpeg_destroy_decompress(&d);
-    return IFG_JPEG_FALLBACK;
+    return IFG_FALLBACK;
   }
   d.scale_num = 1;
   d.scale_denom = (unsigned int) VIPS_CLIP(1, shrink, 8);
@@ -128,7 +128,7 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
  * written by libjpeg with jpegsave's settings (quality, Huffman optimisation, chroma 4:2:0 below
  * Q 90 and 4:4:4 from it, optional progressive scans, no APP segments). libvips's
  * saver machinery around the same libjpeg calls costs about 0.8 ms of a 400 px thumbnail
- * (benches/pipeline_stages.c). Anything else returns IFG_JPEG_FALLBACK. */
+ * (benches/pipeline_stages.c). Anything else returns IFG_FALLBACK. */
 int
 ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t *len)
 {
@@ -137,13 +137,13 @@ ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t 
 
   if (in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE ||
       vips_image_get_page_height(in) != in->Ysize || ifg_has_metadata(in))
-    return IFG_JPEG_FALLBACK;
+    return IFG_FALLBACK;
   if (in->Bands == 3 && interp == VIPS_INTERPRETATION_sRGB)
     gray = 0;
   else if (in->Bands == 1 && interp == VIPS_INTERPRETATION_B_W)
     gray = 1;
   else
-    return IFG_JPEG_FALLBACK;
+    return IFG_FALLBACK;
 
   VipsImage *mem = vips_image_copy_memory(in);
   if (!mem)

@@ -7,6 +7,8 @@
 
 mod ffi;
 
+use ffi::codes;
+
 use std::ffi::{CStr, c_int, c_void};
 use std::ptr::{self, NonNull};
 use std::sync::OnceLock;
@@ -197,7 +199,7 @@ impl Image {
         };
         match (rc, NonNull::new(out)) {
             (0, Some(p)) => Ok(Some(Image(p))),
-            (ffi::JPEG_FALLBACK, _) => Ok(None),
+            (codes::FALLBACK, _) => Ok(None),
             (0, None) => Err(VipsError("libjpeg returned no image".into())),
             _ => Err(VipsError(take_error())),
         }
@@ -216,12 +218,12 @@ impl Image {
         sequential: bool,
     ) -> Result<Image> {
         let code = match loader {
-            Loader::Jpeg => ffi::LOAD_JPEG,
-            Loader::Png => ffi::LOAD_PNG,
-            Loader::Webp => ffi::LOAD_WEBP,
-            Loader::Gif => ffi::LOAD_GIF,
-            Loader::Heif => ffi::LOAD_HEIF,
-            Loader::Tiff => ffi::LOAD_TIFF,
+            Loader::Jpeg => codes::LOAD_JPEG,
+            Loader::Png => codes::LOAD_PNG,
+            Loader::Webp => codes::LOAD_WEBP,
+            Loader::Gif => codes::LOAD_GIF,
+            Loader::Heif => codes::LOAD_HEIF,
+            Loader::Tiff => codes::LOAD_TIFF,
         };
         let keep = Box::into_raw(Box::new(source.clone()));
         let result = Image::make(|out| {
@@ -528,7 +530,7 @@ impl Image {
         let mut out: *mut ffi::VipsImage = ptr::null_mut();
         // SAFETY: a valid image in, a new reference (or nothing) out.
         let rc = unsafe { ffi::ifg_resample_down(self.ptr(), &mut out, hscale, vscale) };
-        if rc == ffi::RESAMPLE_FALLBACK {
+        if rc == codes::FALLBACK {
             return Ok(None);
         }
         check(rc)?;
@@ -576,8 +578,7 @@ impl Image {
                 _ => return Err(VipsError("no direct encoder for this format".into())),
             }
         };
-        // JPEG_FALLBACK and WEBP_FALLBACK share the value 1.
-        if rc == ffi::WEBP_FALLBACK {
+        if rc == codes::FALLBACK {
             return Ok(None);
         }
         check(rc)?;
@@ -593,11 +594,11 @@ impl Image {
     /// Encodes the image (this is where a lazy pipeline actually runs).
     pub fn save(&self, saver: Saver, quality: u8) -> Result<Vec<u8>> {
         let (code, option) = match saver {
-            Saver::Jpeg { progressive } => (ffi::SAVE_JPEG, c_int::from(progressive)),
-            Saver::Png => (ffi::SAVE_PNG, 0),
-            Saver::Webp => (ffi::SAVE_WEBP, 0),
-            Saver::Gif => (ffi::SAVE_GIF, 0),
-            Saver::Avif { speed } => (ffi::SAVE_AVIF, c_int::from(speed)),
+            Saver::Jpeg { progressive } => (codes::SAVE_JPEG, c_int::from(progressive)),
+            Saver::Png => (codes::SAVE_PNG, 0),
+            Saver::Webp => (codes::SAVE_WEBP, 0),
+            Saver::Gif => (codes::SAVE_GIF, 0),
+            Saver::Avif { speed } => (codes::SAVE_AVIF, c_int::from(speed)),
         };
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len = 0usize;

@@ -103,7 +103,7 @@ int
 ifg_resize(VipsImage *in, VipsImage **out, double hscale, double vscale)
 {
   int res = ifg_resample_down(in, out, hscale, vscale);
-  return res == IFG_RESAMPLE_FALLBACK ? ifg_resize_libvips(in, out, hscale, vscale) : res;
+  return res == IFG_FALLBACK ? ifg_resize_libvips(in, out, hscale, vscale) : res;
 }
 
 int
@@ -173,25 +173,19 @@ ifg_filters(VipsImage *in, VipsImage **out, double blur, double sharpen, int pix
   VipsBandFormat format = in->BandFmt;
   int premultiplied = 0;
 
-#define FAIL_IF(x) \
-  if (x) { \
-    VIPS_UNREF(base); \
-    return -1; \
-  }
-
   if ((blur > 0 || sharpen > 0) && vips_image_hasalpha(in)) {
-    FAIL_IF(vips_premultiply(in, &t[0], NULL) || vips_cast(t[0], &t[1], format, NULL));
+    IFG_FAIL_IF(vips_premultiply(in, &t[0], NULL) || vips_cast(t[0], &t[1], format, NULL));
     in = t[1];
     premultiplied = 1;
   }
 
   if (blur > 0) {
-    FAIL_IF(vips_gaussblur(in, &t[2], blur, NULL));
+    IFG_FAIL_IF(vips_gaussblur(in, &t[2], blur, NULL));
     in = t[2];
   }
 
   if (sharpen > 0) {
-    FAIL_IF(vips_sharpen(in, &t[3], "sigma", sharpen, NULL));
+    IFG_FAIL_IF(vips_sharpen(in, &t[3], "sigma", sharpen, NULL));
     in = t[3];
   }
 
@@ -204,23 +198,22 @@ ifg_filters(VipsImage *in, VipsImage **out, double blur, double sharpen, int pix
     int th = (int) ceil((double) h / pixelate) * pixelate;
 
     if (tw > w || th > h) {
-      FAIL_IF(vips_embed(in, &t[4], 0, 0, tw, th, "extend", VIPS_EXTEND_MIRROR, NULL));
+      IFG_FAIL_IF(vips_embed(in, &t[4], 0, 0, tw, th, "extend", VIPS_EXTEND_MIRROR, NULL));
       in = t[4];
     }
-    FAIL_IF(vips_shrink(in, &t[5], pixelate, pixelate, NULL) ||
+    IFG_FAIL_IF(vips_shrink(in, &t[5], pixelate, pixelate, NULL) ||
         vips_zoom(t[5], &t[6], pixelate, pixelate, NULL));
     in = t[6];
     if (tw > w || th > h) {
-      FAIL_IF(vips_extract_area(in, &t[7], 0, 0, w, h, NULL));
+      IFG_FAIL_IF(vips_extract_area(in, &t[7], 0, 0, w, h, NULL));
       in = t[7];
     }
   }
 
   if (premultiplied) {
-    FAIL_IF(vips_unpremultiply(in, &t[8], NULL));
+    IFG_FAIL_IF(vips_unpremultiply(in, &t[8], NULL));
     in = t[8];
   }
-#undef FAIL_IF
 
   VipsImage *tmp = NULL;
   int res = vips_colourspace(in, &tmp, interp, NULL) || vips_cast(tmp, out, format, NULL);
@@ -348,29 +341,22 @@ ifg_composite(VipsImage *in, VipsImage *overlay, VipsImage **out, int x, int y, 
   VipsImage **t = (VipsImage **) vips_object_local_array(VIPS_OBJECT(base), 7);
   int had_alpha = vips_image_hasalpha(in);
 
-#define FAIL_IF(x) \
-  if (x) { \
-    VIPS_UNREF(base); \
-    return -1; \
-  }
-
   if (!vips_image_hasalpha(overlay)) {
-    FAIL_IF(vips_addalpha(overlay, &t[0], NULL));
+    IFG_FAIL_IF(vips_addalpha(overlay, &t[0], NULL));
     overlay = t[0];
   }
 
   if (opacity < 1) {
-    FAIL_IF(vips_extract_band(overlay, &t[1], 0, "n", overlay->Bands - 1, NULL) ||
+    IFG_FAIL_IF(vips_extract_band(overlay, &t[1], 0, "n", overlay->Bands - 1, NULL) ||
         vips_extract_band(overlay, &t[2], overlay->Bands - 1, "n", 1, NULL) ||
         vips_linear1(t[2], &t[3], opacity, 0, NULL) ||
         vips_bandjoin2(t[1], t[3], &t[4], NULL));
     overlay = t[4];
   }
 
-  FAIL_IF(vips_composite2(in, overlay, &t[5], VIPS_BLEND_MODE_OVER, "x", x, "y", y,
+  IFG_FAIL_IF(vips_composite2(in, overlay, &t[5], VIPS_BLEND_MODE_OVER, "x", x, "y", y,
               "compositing_space", VIPS_INTERPRETATION_sRGB, NULL) ||
       vips_cast(t[5], &t[6], VIPS_FORMAT_UCHAR, NULL));
-#undef FAIL_IF
 
   int res;
   if (!had_alpha && vips_image_hasalpha(t[6]))

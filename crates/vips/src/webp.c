@@ -5,7 +5,7 @@
  * quality Q, method = effort 4, alpha quality 100) but wraps it in its saver machinery, about
  * 2 ms of a 400 px thumbnail's 15-20 ms (benches/pipeline_stages.c, docs/performance.md).
  * Anything else — animation, metadata (EXIF, XMP, ICC, which libvips muxes into the
- * container), other band counts or formats — returns IFG_WEBP_FALLBACK and goes through
+ * container), other band counts or formats — returns IFG_FALLBACK and goes through
  * libvips. The bitstream is the one libvips would write: crates/transform/src/tests/webp_direct.rs
  * compares them.
  */
@@ -22,7 +22,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
       in->Coding != VIPS_CODING_NONE ||
       vips_image_guess_interpretation(in) != VIPS_INTERPRETATION_sRGB ||
       vips_image_get_page_height(in) != in->Ysize || ifg_has_metadata(in))
-    return IFG_WEBP_FALLBACK;
+    return IFG_FALLBACK;
 
   /* Renders a lazy pipeline into one buffer, as webpsave's sink does. */
   VipsImage *mem = vips_image_copy_memory(in);
