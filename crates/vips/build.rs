@@ -2,7 +2,7 @@
 //! against the system libvips found by pkg-config, and links libvips, libjpeg and libwebp.
 //!
 //! Also turns `src/codes.h`, the one table of the numbers both sides use (formats, the fallback
-//! code), into Rust constants (`$OUT_DIR/codes.rs`, included by `ffi.rs`):
+//! code, the kinds of failure), into Rust constants (`$OUT_DIR/codes.rs`, included by `ffi.rs`):
 //! the C side expands the same lines into its enumerators, so nothing is kept twice. A table that
 //! breaks the conventions (see `check_codes`) fails the build.
 
@@ -130,7 +130,8 @@ fn parse_codes(table: &str) -> Result<Vec<(String, i32)>, String> {
 }
 
 /// The conventions both sides rely on: names are unique; the codes of one group (the name up to
-/// its first `_`: LOAD, SAVE) are distinct; formats are positive (0 is never a format); the
+/// its first `_`: LOAD, SAVE, ERR) are distinct; formats are positive (0 is never a format);
+/// kinds of failure are negative with ERR_INTERNAL = -1 (what a bare `return -1` means); the
 /// fallback is positive (never mistaken for a failure, nor for success).
 fn check_codes(codes: &[(String, i32)]) -> Result<(), String> {
     let mut names = BTreeMap::new();
@@ -144,21 +145,33 @@ fn check_codes(codes: &[(String, i32)]) -> Result<(), String> {
             return Err(format!("{name} and {other} share the value {value}"));
         }
         let sign_ok = match group {
+            "ERR" => *value < 0,
             "LOAD" | "SAVE" | "FALLBACK" => *value > 0,
             _ => {
                 return Err(format!(
-                    "{name}: unknown group {group} (LOAD, SAVE, FALLBACK)"
+                    "{name}: unknown group {group} (LOAD, SAVE, ERR, FALLBACK)"
                 ));
             }
         };
         if !sign_ok {
             return Err(format!(
-                "{name} = {value}: formats and the fallback are positive"
+                "{name} = {value}: failures are negative, formats and the fallback positive"
             ));
         }
     }
-    if !names.contains_key("FALLBACK") {
-        return Err("FALLBACK is missing".into());
+    for required in [
+        "ERR_INTERNAL",
+        "ERR_DECODE",
+        "ERR_LIMITS",
+        "ERR_ENCODE",
+        "FALLBACK",
+    ] {
+        if !names.contains_key(required) {
+            return Err(format!("{required} is missing"));
+        }
+    }
+    if names.get("ERR_INTERNAL") != Some(&-1) {
+        return Err("ERR_INTERNAL must be -1 (what a bare `return -1` in C means)".into());
     }
     Ok(())
 }

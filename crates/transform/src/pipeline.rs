@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use super::geometry::{CropAction, crop_action, encoder_limit_scale, extend_area, trim_box};
 use super::plan::{Plan, Step};
-use super::vips::{Image, Loader, Saver, VipsError};
+use super::vips::{ErrorKind, Image, Loader, Saver, VipsError};
 use super::{EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
 
@@ -44,44 +44,15 @@ pub(crate) struct Processed {
     pub rotated: bool,
 }
 
-/// A libvips failure while opening the source: the data is at fault.
-pub(crate) fn decode_err(e: VipsError) -> TransformError {
-    TransformError::Undecodable(e.0)
-}
-
-/// A libvips failure after the header was read. Pixels are decoded lazily,
-/// during whichever step first reads them, so a loader's complaint can
-/// surface anywhere: blame the data when a loader speaks, ourselves else.
+/// A libvips failure as the engine reports it, by the kind the C side returned for it and never
+/// by its message (kept for logs). A decode failure is the data's fault wherever it surfaced:
+/// libvips decodes lazily, so a truncated source fails in whichever step first reads its pixels,
+/// and the C side records that with the source itself rather than in the message.
 pub(crate) fn vips_err(e: VipsError) -> TransformError {
-    const DECODER_MARKS: [&str; 17] = [
-        "load",
-        "Premature",
-        "premature",
-        "truncat",
-        "corrupt",
-        "Corrupt",
-        "VipsJpeg",
-        "libpng",
-        "spng",
-        "gif",
-        "webp",
-        "heif",
-        // libtiff and libvips's TIFF reader ("tiff2vips: read error", "ZIPDecode: …").
-        "tiff",
-        "TIFF",
-        "Decod",
-        // A saver writing to memory fails only when its input does. libvips's error buffer is
-        // process-global, so a concurrent failure may have taken the decoder's own message and
-        // left only the saver's, or nothing at all.
-        "unable to write to target",
-        super::vips::UNKNOWN_ERROR,
-    ];
-    let m = &e.0;
-    let encoder = m.contains("save") && !m.contains("load");
-    if !encoder && DECODER_MARKS.iter().any(|k| m.contains(k)) {
-        TransformError::Undecodable(e.0)
-    } else {
-        TransformError::Internal(e.0)
+    match e.kind {
+        ErrorKind::Decode => TransformError::Undecodable(e.message),
+        ErrorKind::Limits => TransformError::TooLarge(e.message),
+        ErrorKind::Encode | ErrorKind::Internal => TransformError::Internal(e.message),
     }
 }
 
@@ -126,7 +97,7 @@ pub(crate) fn open(source: &Bytes) -> Result<(Probe, Loader, Image), TransformEr
     let loader = loader_for(format)
         .filter(|_| super::decodable(format))
         .ok_or(TransformError::FormatNotAllowed(format.name()))?;
-    let header = Image::load(source, loader, 1, 1.0, 1, true).map_err(decode_err)?;
+    let header = Image::load(source, loader, 1, 1.0, 1, true).map_err(vips_err)?;
     let probe = Probe {
         format,
         width: header.width(),
@@ -330,7 +301,7 @@ fn still(
         drop(header);
         // Trim needs the whole image twice (find, then cut): random access,
         // and no shrink-on-load (imgproxy: trim disables scale-on-load).
-        let full = Image::load(source, loader, 1, 1.0, 1, false).map_err(decode_err)?;
+        let full = Image::load(source, loader, 1, 1.0, 1, false).map_err(vips_err)?;
         let full = single_page(full, probe)?
             .to_processing()
             .map_err(vips_err)?;
@@ -350,7 +321,7 @@ fn still(
         // CMYK/YCCK sources fall back to libvips.
         let direct = match loader {
             Loader::Jpeg if shrink >= 4 || decoded_pixels(probe, shrink) <= DIRECT_JPEG_PIXELS => {
-                Image::decode_jpeg(source, shrink, &header).map_err(decode_err)?
+                Image::decode_jpeg(source, shrink, &header).map_err(vips_err)?
             }
             _ => None,
         };
@@ -362,7 +333,7 @@ fn still(
             img
         } else if shrink > 1 || scale < 1.0 {
             drop(header);
-            let img = Image::load(source, loader, shrink, scale, 1, true).map_err(decode_err)?;
+            let img = Image::load(source, loader, shrink, scale, 1, true).map_err(vips_err)?;
             plan.apply_preshrink(img.width(), img.height());
             img
         } else {
@@ -557,7 +528,7 @@ pub(crate) fn self_test_encode(
         img = img.flatten(WHITE).map_err(vips_err)?;
     }
     img.save(saver, 80)
-        .map_err(|e| TransformError::Internal(e.0))
+        .map_err(|e| TransformError::Internal(e.message))
 }
 
 /// Decodes a source fully (JPEG shrink-on-load `shrink`) and returns its
@@ -573,7 +544,7 @@ pub(crate) fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32),
             1,
             true,
         )
-        .map_err(decode_err)?
+        .map_err(vips_err)?
     } else {
         header
     };

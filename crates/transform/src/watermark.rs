@@ -4,7 +4,7 @@
 
 use super::TransformError;
 use super::geometry::{position, scale_to_even};
-use super::pipeline::{Ctx, apply_steps, decode_err, vips_err};
+use super::pipeline::{Ctx, apply_steps, vips_err};
 use super::plan::Plan;
 use super::vips::Image;
 use imgforge_imgproxy::{Gravity, GravityKind, Padding, ProcessingOptions, ResizingType};
@@ -26,7 +26,7 @@ pub(crate) fn apply(
     let frame_height = img.height() / frames;
     let (probe, loader, _) = super::pipeline::open(bytes)
         .map_err(|e| TransformError::Internal(format!("watermark image: {e}")))?;
-    let mark = Image::load(bytes, loader, 1, 1.0, 1, false).map_err(decode_err)?;
+    let mark = Image::load(bytes, loader, 1, 1.0, 1, false).map_err(vips_err)?;
     let mark = if probe.pages > 1 {
         mark.remove_animation().map_err(vips_err)?
     } else {

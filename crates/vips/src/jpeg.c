@@ -24,6 +24,7 @@
 typedef struct {
   struct jpeg_error_mgr pub;
   jmp_buf jump;
+  const char *domain; /* the error message's prefix: jpegload or jpegsave */
 } ifg_jpeg_err;
 
 static void
@@ -32,7 +33,7 @@ ifg_jpeg_error_exit(j_common_ptr info)
   ifg_jpeg_err *err = (ifg_jpeg_err *) info->err;
   char message[JMSG_LENGTH_MAX];
   info->err->format_message(info, message);
-  vips_error("jpegload", "%s", message);
+  vips_error(err->domain, "%s", message);
   longjmp(err->jump, 1);
 }
 
@@ -67,13 +68,14 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
 
   *out = NULL;
   memset(&err, 0, sizeof(err));
+  err.domain = "jpegload";
   d.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = ifg_jpeg_error_exit;
   err.pub.emit_message = ifg_jpeg_emit_message;
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&d);
     g_free(pixels);
-    return -1;
+    return ifg_fail(IFG_ERR_DECODE);
   }
   jpeg_create_decompress(&d);
   jpeg_mem_src(&d, (const unsigned char *) buf, (unsigned long) len);
@@ -100,7 +102,7 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
   if (!pixels) {
     vips_error("jpegload", "out of memory for %ux%u pixels", d.output_width, d.output_height);
     jpeg_destroy_decompress(&d);
-    return -1;
+    return ifg_fail(IFG_ERR_LIMITS);
   }
   while (d.output_scanline < d.output_height) {
     JSAMPROW row = pixels + stride * d.output_scanline;
@@ -113,7 +115,7 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
   jpeg_destroy_decompress(&d);
   if (!image) {
     g_free(pixels);
-    return -1;
+    return ifg_fail(IFG_ERR_INTERNAL);
   }
   g_signal_connect(image, "postclose", G_CALLBACK(ifg_free_pixels), pixels);
   image->Type = bands == 1 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB;
@@ -122,6 +124,12 @@ ifg_jpeg_decode(const void *buf, size_t len, int shrink, VipsImage *header, Vips
   ifg_copy_fields(header, image);
   *out = image;
   return 0;
+}
+
+int
+ifg_jpeg_too_big(VipsImage *in)
+{
+  return in->Xsize > JPEG_MAX_DIMENSION || in->Ysize > JPEG_MAX_DIMENSION;
 }
 
 /* The encode half: a JPEG result — 8-bit sRGB or greyscale, one frame, no metadata left —
@@ -147,19 +155,22 @@ ifg_jpeg_encode(VipsImage *in, int quality, int progressive, void **buf, size_t 
 
   VipsImage *mem = vips_image_copy_memory(in);
   if (!mem)
-    return -1;
+    return ifg_fail(IFG_ERR_ENCODE);
 
   struct jpeg_compress_struct c;
   ifg_jpeg_err err;
   unsigned char *outbuf = NULL;
   unsigned long outlen = 0;
   memset(&err, 0, sizeof(err));
+  err.domain = "jpegsave";
   c.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = ifg_jpeg_error_exit;
   if (setjmp(err.jump)) {
+    /* libjpeg refuses an image past its size limit before it writes anything. */
+    int kind = ifg_jpeg_too_big(mem) ? IFG_ERR_LIMITS : IFG_ERR_ENCODE;
     jpeg_destroy_compress(&c);
     g_object_unref(mem);
-    return -1;
+    return ifg_fail(kind);
   }
   jpeg_create_compress(&c);
   jpeg_mem_dest(&c, &outbuf, &outlen);

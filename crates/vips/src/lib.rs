@@ -15,15 +15,65 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-/// A libvips failure with the message copied out of the global error buffer.
+/// What failed, as the C side returned it (`codes.h`): the one thing to classify a failure by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The source's data: its decoder failed, when the header was read or later, when a step
+    /// (a crop, a resize, the save) first read its pixels. The client's fault.
+    Decode,
+    /// The image is larger than a codec can hold: a decoded size that cannot be allocated, an
+    /// output past JPEG's 65500 px. The request's fault.
+    Limits,
+    /// An encoder failed on pixels that decoded fine: ours.
+    Encode,
+    /// Anything else: a bug or the environment.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The kind of a failed entry point's return code (unknown codes are internal failures).
+    fn of(code: c_int) -> ErrorKind {
+        match code {
+            codes::ERR_DECODE => ErrorKind::Decode,
+            codes::ERR_LIMITS => ErrorKind::Limits,
+            codes::ERR_ENCODE => ErrorKind::Encode,
+            codes::ERR_INTERNAL => ErrorKind::Internal,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// A libvips failure: its kind, and a message for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VipsError(pub String);
+pub struct VipsError {
+    /// What failed.
+    pub kind: ErrorKind,
+    /// libvips's message, for logs only: it comes from libvips's process-wide error buffer, so
+    /// it may be another thread's, or [`UNKNOWN_ERROR`] when another thread took this one.
+    pub message: String,
+}
+
+impl VipsError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> VipsError {
+        VipsError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The failure an entry point reported with `code`, with whatever message the buffer holds.
+    fn from_code(code: c_int) -> VipsError {
+        VipsError::new(ErrorKind::of(code), take_error())
+    }
+}
 
 impl std::fmt::Display for VipsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
+
+impl std::error::Error for VipsError {}
 
 pub type Result<T> = std::result::Result<T, VipsError>;
 
@@ -103,13 +153,15 @@ pub fn tracked_memory() -> (u64, u64, u64) {
 }
 
 /// Forgets messages left in libvips's error buffer (decoders also log
-/// warnings there on success), so that the next failure reports only itself.
+/// warnings there on success), so that the next failure reports only itself, and any decode
+/// failure recorded on this thread (see `ifg_fail` in `glue.h`).
 pub fn clear_errors() {
     // SAFETY: no preconditions.
     unsafe { ffi::ifg_error_clear() }
 }
 
-/// What a failure reports when the error buffer was empty (another thread took its message).
+/// The message of a failure whose message was gone from the error buffer (another thread took
+/// it). Its kind is unaffected: that comes from the return code.
 pub const UNKNOWN_ERROR: &str = "unknown libvips error";
 
 /// Copies and clears libvips's (process-global) error buffer. Call right
@@ -138,7 +190,7 @@ fn check(rc: c_int) -> Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(VipsError(take_error()))
+        Err(VipsError::from_code(rc))
     }
 }
 
@@ -159,6 +211,16 @@ impl Drop for Image {
     }
 }
 
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("width", &self.width())
+            .field("height", &self.height())
+            .field("bands", &self.bands())
+            .finish()
+    }
+}
+
 impl Image {
     /// Runs `f` with an out-pointer and wraps the image it produced.
     fn make(f: impl FnOnce(*mut *mut ffi::VipsImage) -> c_int) -> Result<Image> {
@@ -166,9 +228,12 @@ impl Image {
         let rc = f(&mut out);
         match (rc, NonNull::new(out)) {
             (0, Some(p)) => Ok(Image(p)),
-            (0, None) => Err(VipsError("libvips returned no image".into())),
+            (0, None) => Err(VipsError::new(
+                ErrorKind::Internal,
+                "libvips returned no image",
+            )),
             (_, p) => {
-                let e = VipsError(take_error());
+                let e = VipsError::from_code(rc);
                 if let Some(p) = p {
                     drop(Image(p));
                 }
@@ -200,8 +265,11 @@ impl Image {
         match (rc, NonNull::new(out)) {
             (0, Some(p)) => Ok(Some(Image(p))),
             (codes::FALLBACK, _) => Ok(None),
-            (0, None) => Err(VipsError("libjpeg returned no image".into())),
-            _ => Err(VipsError(take_error())),
+            (0, None) => Err(VipsError::new(
+                ErrorKind::Internal,
+                "libjpeg returned no image",
+            )),
+            _ => Err(VipsError::from_code(rc)),
         }
     }
 
@@ -256,10 +324,13 @@ impl Image {
     pub fn from_pixels(data: &[u8], width: u32, height: u32, bands: u32) -> Result<Image> {
         let expected = width as usize * height as usize * bands as usize;
         if data.len() != expected || width == 0 || height == 0 || !(1..=4).contains(&bands) {
-            return Err(VipsError(format!(
-                "pixel buffer of {} bytes does not match {width}x{height}x{bands}",
-                data.len()
-            )));
+            return Err(VipsError::new(
+                ErrorKind::Internal,
+                format!(
+                    "pixel buffer of {} bytes does not match {width}x{height}x{bands}",
+                    data.len()
+                ),
+            ));
         }
         Image::make(|out| {
             // SAFETY: data is valid for len bytes; libvips copies it.
@@ -336,13 +407,19 @@ impl Image {
     /// Band values of one pixel (evaluates the pipeline up to that pixel).
     pub fn getpoint(&self, x: u32, y: u32) -> Result<Vec<f64>> {
         let mut buf = [0f64; 8];
+        let mut n: c_int = 0;
         // SAFETY: buf holds max (8) doubles.
-        let n =
-            unsafe { ffi::ifg_getpoint(self.ptr(), x as c_int, y as c_int, buf.as_mut_ptr(), 8) };
-        if n < 0 {
-            return Err(VipsError(take_error()));
-        }
-        Ok(buf[..(n as usize).min(8)].to_vec())
+        check(unsafe {
+            ffi::ifg_getpoint(
+                self.ptr(),
+                x as c_int,
+                y as c_int,
+                buf.as_mut_ptr(),
+                8,
+                &mut n,
+            )
+        })?;
+        Ok(buf[..(n.max(0) as usize).min(8)].to_vec())
     }
 
     /// Renders the pixels into memory: random access for the steps that
@@ -536,17 +613,18 @@ impl Image {
         check(rc)?;
         NonNull::new(out)
             .map(|p| Some(Image(p)))
-            .ok_or_else(|| VipsError("resample returned no image".into()))
+            .ok_or_else(|| VipsError::new(ErrorKind::Internal, "resample returned no image"))
     }
 
     /// Every pixel, band-interleaved rows (renders a lazy pipeline).
     #[cfg(any(test, feature = "test-support"))]
     pub fn pixels(&self) -> Result<Vec<u8>> {
         let mut len = 0usize;
+        let mut buf: *mut c_void = ptr::null_mut();
         // SAFETY: a valid image in; the buffer is g_malloc'd, `len` bytes long, freed below.
-        let buf = unsafe { ffi::ifg_pixels(self.ptr(), &mut len) };
+        check(unsafe { ffi::ifg_pixels(self.ptr(), &mut buf, &mut len) })?;
         if buf.is_null() {
-            return Err(VipsError(take_error()));
+            return Err(VipsError::new(ErrorKind::Internal, "no pixels"));
         }
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
         unsafe { ffi::ifg_free(buf) };
@@ -575,7 +653,12 @@ impl Image {
                 (Saver::Webp, true) => {
                     ffi::ifg_save_libvips_webp(self.ptr(), q, &mut buf, &mut len)
                 }
-                _ => return Err(VipsError("no direct encoder for this format".into())),
+                _ => {
+                    return Err(VipsError::new(
+                        ErrorKind::Internal,
+                        "no direct encoder for this format",
+                    ));
+                }
             }
         };
         if rc == codes::FALLBACK {
@@ -583,7 +666,10 @@ impl Image {
         }
         check(rc)?;
         if buf.is_null() {
-            return Err(VipsError("encoder returned no data".into()));
+            return Err(VipsError::new(
+                ErrorKind::Internal,
+                "encoder returned no data",
+            ));
         }
         // SAFETY: as in `save`.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
@@ -615,7 +701,10 @@ impl Image {
             )
         })?;
         if buf.is_null() {
-            return Err(VipsError("encoder returned no data".into()));
+            return Err(VipsError::new(
+                ErrorKind::Internal,
+                "encoder returned no data",
+            ));
         }
         // SAFETY: see above.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();

@@ -213,7 +213,7 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   ifg_filter fv = {0}, fh = {0};
   VipsPel *mid = NULL, *result = NULL;
   int32_t *acc = NULL;
-  int res = -1;
+  int res = IFG_ERR_INTERNAL;
 
   /* An axis that keeps its size needs no filtering: it is copied. */
   if ((out_h != in_h && filter_make(&fv, in_h, out_h)) ||
@@ -266,5 +266,5 @@ done:
   g_free(mid);
   g_free(result);
   g_free(acc);
-  return res;
+  return res ? ifg_fail(res) : 0;
 }

@@ -27,7 +27,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
   /* Renders a lazy pipeline into one buffer, as webpsave's sink does. */
   VipsImage *mem = vips_image_copy_memory(in);
   if (!mem)
-    return -1;
+    return ifg_fail(IFG_ERR_ENCODE);
 
   WebPConfig config;
   WebPPicture picture;
@@ -37,7 +37,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
   if (!ok) {
     g_object_unref(mem);
     vips_error("webpsave", "libwebp version mismatch");
-    return -1;
+    return ifg_fail(IFG_ERR_ENCODE);
   }
   config.method = 4;
   config.alpha_quality = 100;
@@ -52,7 +52,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
     WebPPictureFree(&picture);
     vips_error("webpsave", "out of memory importing %dx%d pixels", picture.width,
         picture.height);
-    return -1;
+    return ifg_fail(IFG_ERR_ENCODE);
   }
   WebPMemoryWriterInit(&writer);
   picture.writer = WebPMemoryWrite;
@@ -63,7 +63,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
   if (!ok) {
     WebPMemoryWriterClear(&writer);
     vips_error("webpsave", "libwebp encode failed (error %d)", error);
-    return -1;
+    return ifg_fail(IFG_ERR_ENCODE);
   }
   /* The caller frees with g_free; libwebp allocated with malloc. */
   *buf = g_memdup2(writer.mem, writer.size);

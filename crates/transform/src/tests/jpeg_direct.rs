@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::fixtures::*;
-use crate::vips::{Image, Loader, Saver};
+use crate::vips::{ErrorKind, Image, Loader, Saver};
 use crate::{Format, TransformError};
 
 /// A JPEG with gradients (so a scaled decode has detail to get wrong).
@@ -75,7 +75,10 @@ fn a_truncated_jpeg_fails_the_direct_decode_with_422() {
     init();
     let header = Image::load(&cut, Loader::Jpeg, 1, 1.0, 1, true).expect("header parses");
     match Image::decode_jpeg(&cut, 8, &header) {
-        Err(e) => assert!(e.0.contains("Premature"), "{e:?}"),
+        Err(e) => {
+            assert_eq!(e.kind, ErrorKind::Decode, "{e:?}");
+            assert!(e.message.contains("Premature"), "{e:?}");
+        }
         Ok(_) => panic!("a truncated JPEG decoded"),
     }
     // at 1/8 (direct), and whole (direct too: a small source)
