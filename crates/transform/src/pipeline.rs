@@ -11,7 +11,9 @@ use bytes::Bytes;
 
 use super::geometry::{CropAction, crop_action, encoder_limit_scale, extend_area, trim_box};
 use super::plan::{Plan, Step};
-use super::vips::{ErrorKind, Image, Loader, Saver, VipsError};
+use super::vips::{
+    Access, Direction, ErrorKind, FinishOptions, Image, LoadOptions, Loader, Saver, VipsError,
+};
 use super::{EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
 
@@ -97,7 +99,7 @@ pub(crate) fn open(source: &Bytes) -> Result<(Probe, Loader, Image), TransformEr
     let loader = loader_for(format)
         .filter(|_| super::decodable(format))
         .ok_or(TransformError::FormatNotAllowed(format.name()))?;
-    let header = Image::load(source, loader, 1, 1.0, 1, true).map_err(vips_err)?;
+    let header = Image::load(source, LoadOptions::new(loader)).map_err(vips_err)?;
     let probe = Probe {
         format,
         width: header.width(),
@@ -246,13 +248,13 @@ pub(crate) fn transform(
         format
     };
     let image = image
-        .finish(
-            options.strip_metadata,
-            options.keep_copyright,
-            !options.strip_color_profile,
-            pages > 1,
+        .finish(FinishOptions {
+            strip: options.strip_metadata,
+            keep_copyright: options.keep_copyright,
+            keep_profile: !options.strip_color_profile,
+            animated: pages > 1,
             rotated,
-        )
+        })
         .map_err(vips_err)?;
     let q = options.quality_for(format, &quality.per_format, quality.default);
     let bytes = crate::spans::encode(format.name())
@@ -301,7 +303,14 @@ fn still(
         drop(header);
         // Trim needs the whole image twice (find, then cut): random access,
         // and no shrink-on-load (imgproxy: trim disables scale-on-load).
-        let full = Image::load(source, loader, 1, 1.0, 1, false).map_err(vips_err)?;
+        let full = Image::load(
+            source,
+            LoadOptions {
+                access: Access::Random,
+                ..LoadOptions::new(loader)
+            },
+        )
+        .map_err(vips_err)?;
         let full = single_page(full, probe)?
             .to_processing()
             .map_err(vips_err)?;
@@ -333,7 +342,15 @@ fn still(
             img
         } else if shrink > 1 || scale < 1.0 {
             drop(header);
-            let img = Image::load(source, loader, shrink, scale, 1, true).map_err(vips_err)?;
+            let img = Image::load(
+                source,
+                LoadOptions {
+                    shrink,
+                    scale,
+                    ..LoadOptions::new(loader)
+                },
+            )
+            .map_err(vips_err)?;
             plan.apply_preshrink(img.width(), img.height());
             img
         } else {
@@ -415,10 +432,10 @@ pub(crate) fn apply_steps(
                     in_memory = true;
                 }
                 if *horizontal {
-                    img = img.flip(true).map_err(vips_err)?;
+                    img = img.flip(Direction::Horizontal).map_err(vips_err)?;
                 }
                 if *vertical {
-                    img = img.flip(false).map_err(vips_err)?;
+                    img = img.flip(Direction::Vertical).map_err(vips_err)?;
                 }
                 img
             }
@@ -538,11 +555,11 @@ pub(crate) fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32),
     let img = if shrink > 1 {
         Image::load(
             source,
-            loader,
-            i32::from(shrink),
-            1.0 / f64::from(shrink),
-            1,
-            true,
+            LoadOptions {
+                shrink: i32::from(shrink),
+                scale: 1.0 / f64::from(shrink),
+                ..LoadOptions::new(loader)
+            },
         )
         .map_err(vips_err)?
     } else {

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::vips::{self, Image, Loader, Saver};
+use super::vips::{self, Access, Image, LoadOptions, Loader, Pages, Saver};
 use super::{Format, sniff};
 
 /// What a decoded image is.
@@ -91,7 +91,15 @@ fn load(bytes: &[u8]) -> (Format, Image) {
     };
     (
         format,
-        Image::load(&bytes, loader, 1, 1.0, -1, false).expect("decode"),
+        Image::load(
+            &bytes,
+            LoadOptions {
+                pages: Pages::All,
+                access: Access::Random,
+                ..LoadOptions::new(loader)
+            },
+        )
+        .expect("decode"),
     )
 }
 

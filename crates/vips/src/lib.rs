@@ -88,6 +88,96 @@ pub enum Loader {
     Tiff,
 }
 
+/// How [`Image::load`] opens a source. [`LoadOptions::new`] gives the first page, unscaled,
+/// read once top to bottom; set the other fields by struct update:
+/// `LoadOptions { access: Access::Random, ..LoadOptions::new(loader) }`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoadOptions {
+    /// The decoder (chosen from the sniffed format, never by libvips).
+    pub loader: Loader,
+    /// JPEG shrink-on-load: 1, 2, 4 or 8 (DCT scaling). Other loaders ignore it.
+    pub shrink: i32,
+    /// WebP scale-on-load, in (0, 1]. Other loaders ignore it.
+    pub scale: f64,
+    /// The frames to load (GIF and WebP; other loaders read one page).
+    pub pages: Pages,
+    /// How the pixels will be read.
+    pub access: Access,
+}
+
+impl LoadOptions {
+    pub fn new(loader: Loader) -> LoadOptions {
+        LoadOptions {
+            loader,
+            shrink: 1,
+            scale: 1.0,
+            pages: Pages::First(1),
+            access: Access::Sequential,
+        }
+    }
+}
+
+/// Frames of an animation to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pages {
+    /// The first n (at least 1).
+    First(u32),
+    /// Every frame.
+    All,
+}
+
+/// How a loaded image's pixels will be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Once, top to bottom: libvips streams the decode in strips.
+    Sequential,
+    /// In any order, or more than once (rotation, trim, frames cut out of a strip).
+    Random,
+}
+
+/// What [`Image::finish`] keeps and strips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinishOptions {
+    /// Strip metadata (EXIF, XMP, IPTC, …) and set 72 dpi.
+    pub strip: bool,
+    /// With `strip`: keep EXIF Copyright and Artist.
+    pub keep_copyright: bool,
+    /// Keep the colour profile (else a non-sRGB one is applied to the pixels and dropped).
+    pub keep_profile: bool,
+    /// A frame strip: keep its animation fields.
+    pub animated: bool,
+    /// The pixels were rotated or flipped: drop the EXIF orientation even when not stripping.
+    pub rotated: bool,
+}
+
+/// A mirror axis for [`Image::flip`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Left and right swap.
+    Horizontal,
+    /// Top and bottom swap.
+    Vertical,
+}
+
+/// Where [`Image::replicate`] starts its tiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileOrigin {
+    /// At the top-left corner.
+    TopLeft,
+    /// So that a whole tile sits in the middle.
+    Centre,
+}
+
+/// Which half of an operation with a fast path runs (tests compare the two).
+#[cfg(any(test, feature = "test-support"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The glue's own code (jpeg.c, webp.c, resample.c); `None` when it falls back.
+    Direct,
+    /// libvips's.
+    Libvips,
+}
+
 /// Encoders reachable through [`Image::save`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saver {
@@ -274,17 +364,20 @@ impl Image {
     }
 
     /// Opens `source` with one decoder. Decoding is lazy: until pixels are
-    /// read only the header is parsed. `shrink` is JPEG shrink-on-load (1, 2,
-    /// 4, 8), `scale` WebP scale-on-load, `pages` the frames to load (-1 =
-    /// all; GIF and WebP only). The image keeps `source` alive.
-    pub fn load(
-        source: &Bytes,
-        loader: Loader,
-        shrink: i32,
-        scale: f64,
-        pages: i32,
-        sequential: bool,
-    ) -> Result<Image> {
+    /// read only the header is parsed. The image keeps `source` alive.
+    pub fn load(source: &Bytes, options: LoadOptions) -> Result<Image> {
+        let LoadOptions {
+            loader,
+            shrink,
+            scale,
+            pages,
+            access,
+        } = options;
+        let pages = match pages {
+            Pages::First(n) => c_int::try_from(n.max(1)).unwrap_or(c_int::MAX),
+            Pages::All => -1,
+        };
+        let sequential = c_int::from(access == Access::Sequential);
         let code = match loader {
             Loader::Jpeg => codes::LOAD_JPEG,
             Loader::Png => codes::LOAD_PNG,
@@ -305,7 +398,7 @@ impl Image {
                     shrink,
                     scale,
                     pages,
-                    c_int::from(sequential),
+                    sequential,
                     release_bytes,
                     keep.cast(),
                     out,
@@ -460,8 +553,9 @@ impl Image {
         Image::make(|out| unsafe { ffi::ifg_rot(self.ptr(), out, c_int::from(angle)) })
     }
 
-    pub fn flip(&self, horizontal: bool) -> Result<Image> {
-        Image::make(|out| unsafe { ffi::ifg_flip(self.ptr(), out, c_int::from(horizontal)) })
+    pub fn flip(&self, direction: Direction) -> Result<Image> {
+        let horizontal = c_int::from(direction == Direction::Horizontal);
+        Image::make(|out| unsafe { ffi::ifg_flip(self.ptr(), out, horizontal) })
     }
 
     pub fn filters(&self, blur: f64, sharpen: f64, pixelate: u32) -> Result<Image> {
@@ -521,8 +615,9 @@ impl Image {
         ))
     }
 
-    /// Tiles the image over width × height (centred: a whole tile in the middle).
-    pub fn replicate(&self, width: u32, height: u32, centered: bool) -> Result<Image> {
+    /// Tiles the image over width × height.
+    pub fn replicate(&self, width: u32, height: u32, origin: TileOrigin) -> Result<Image> {
+        let centered = origin == TileOrigin::Centre;
         Image::make(|out| unsafe {
             ffi::ifg_replicate(
                 self.ptr(),
@@ -573,14 +668,14 @@ impl Image {
     }
 
     /// Colour profile to sRGB (unless kept) and metadata stripping.
-    pub fn finish(
-        &self,
-        strip: bool,
-        keep_copyright: bool,
-        keep_profile: bool,
-        animated: bool,
-        rotated: bool,
-    ) -> Result<Image> {
+    pub fn finish(&self, options: FinishOptions) -> Result<Image> {
+        let FinishOptions {
+            strip,
+            keep_copyright,
+            keep_profile,
+            animated,
+            rotated,
+        } = options;
         Image::make(|out| unsafe {
             ffi::ifg_finish(
                 self.ptr(),
@@ -594,11 +689,11 @@ impl Image {
         })
     }
 
-    /// A downscale through resample.c (`Ok(None)`: it falls back) or, with `libvips`, through
-    /// vips_resize: the two halves of `resize`.
+    /// A downscale through resample.c (`Ok(None)`: it falls back) or through vips_resize: the
+    /// two halves of `resize`.
     #[cfg(any(test, feature = "test-support"))]
-    pub fn resize_by(&self, hscale: f64, vscale: f64, libvips: bool) -> Result<Option<Image>> {
-        if libvips {
+    pub fn resize_by(&self, hscale: f64, vscale: f64, via: Via) -> Result<Option<Image>> {
+        if via == Via::Libvips {
             return Image::make(|out| unsafe {
                 ffi::ifg_resize_libvips(self.ptr(), out, hscale, vscale)
             })
@@ -631,10 +726,11 @@ impl Image {
         Ok(bytes)
     }
 
-    /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or,
-    /// with `libvips`, through libvips's saver: the two halves of `save` for those formats.
+    /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or
+    /// through libvips's saver: the two halves of `save` for those formats.
     #[cfg(any(test, feature = "test-support"))]
-    pub fn save_by(&self, saver: Saver, libvips: bool, quality: u8) -> Result<Option<Vec<u8>>> {
+    pub fn save_by(&self, saver: Saver, via: Via, quality: u8) -> Result<Option<Vec<u8>>> {
+        let libvips = via == Via::Libvips;
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len = 0usize;
         let q = c_int::from(quality.clamp(1, 100));

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::pipeline;
-use crate::vips::{self, Image, Loader, Saver};
+use crate::vips::{self, Access, Image, LoadOptions, Loader, Pages, Saver};
 use crate::{EngineSettings, Format, Job, Output, TransformError};
 use imgforge_imgproxy::ProcessingOptions;
 
@@ -92,7 +92,15 @@ pub(super) fn decode(bytes: &[u8]) -> Image {
         Some(Format::Avif) => Loader::Heif,
         other => panic!("unexpected output {other:?}"),
     };
-    Image::load(&bytes, loader, 1, 1.0, -1, false).expect("decode")
+    Image::load(
+        &bytes,
+        LoadOptions {
+            pages: Pages::All,
+            access: Access::Random,
+            ..LoadOptions::new(loader)
+        },
+    )
+    .expect("decode")
 }
 
 /// RGB(A) of one pixel of an encoded image.
