@@ -224,7 +224,9 @@ pub fn heif_available() -> bool {
 
 /// Releases libvips's per-thread buffers; call when a worker thread exits.
 pub fn thread_shutdown() {
-    // SAFETY: no preconditions; called from the exiting thread.
+    // SAFETY: vips_thread_shutdown frees only this thread's libvips buffers, and no image of this
+    // thread is left to use them: an Image never leaves the thread that made it (it is neither Send
+    // nor Sync) and the pool calls this as the worker exits.
     unsafe { ffi::ifg_thread_shutdown() }
 }
 
@@ -246,7 +248,8 @@ pub fn tracked_memory() -> (u64, u64, u64) {
 /// warnings there on success), so that the next failure reports only itself, and any decode
 /// failure recorded on this thread (see `ifg_fail` in `glue.h`).
 pub fn clear_errors() {
-    // SAFETY: no preconditions.
+    // SAFETY: vips_error_clear takes libvips's error lock; the decode record it also resets is this
+    // thread's own.
     unsafe { ffi::ifg_error_clear() }
 }
 
@@ -292,6 +295,11 @@ unsafe extern "C" fn release_bytes(_image: *mut ffi::VipsImage, user: *mut c_voi
 }
 
 /// One reference to a libvips image.
+///
+/// Invariant (what every `unsafe` block below relies on): `self.0` is a reference this value
+/// owns to a live `VipsImage`, released exactly once in `drop`, and used only on the thread that
+/// made it (the raw pointer makes `Image` neither `Send` nor `Sync`), which is also what the
+/// decode record of `glue.c` needs (see `ifg_fail` in `glue.h`).
 pub struct Image(NonNull<ffi::VipsImage>);
 
 impl Drop for Image {
@@ -441,45 +449,62 @@ impl Image {
     }
 
     pub fn width(&self) -> u32 {
-        // SAFETY: self is a valid image (for all the header getters below).
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_width reads its header and
+        // nothing else.
         unsafe { ffi::ifg_width(self.ptr()) }.max(0) as u32
     }
 
     pub fn height(&self) -> u32 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_height reads its header and
+        // nothing else.
         unsafe { ffi::ifg_height(self.ptr()) }.max(0) as u32
     }
 
     pub fn bands(&self) -> u32 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_bands reads its header and
+        // nothing else.
         unsafe { ffi::ifg_bands(self.ptr()) }.max(0) as u32
     }
 
     pub fn has_alpha(&self) -> bool {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_has_alpha reads its header and
+        // nothing else.
         unsafe { ffi::ifg_has_alpha(self.ptr()) != 0 }
     }
 
     /// Height of one frame (the whole height for still images).
     pub fn page_height(&self) -> u32 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_page_height reads its header
+        // and nothing else.
         unsafe { ffi::ifg_page_height(self.ptr()) }.max(1) as u32
     }
 
     /// Pages in the file (not only those loaded).
     pub fn n_pages(&self) -> u32 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_n_pages reads its header and
+        // nothing else.
         unsafe { ffi::ifg_n_pages(self.ptr()) }.max(1) as u32
     }
 
     /// Several pages with frame delays: an animation.
     pub fn is_animated(&self) -> bool {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_is_animated reads its header
+        // and nothing else.
         unsafe { ffi::ifg_is_animated(self.ptr()) != 0 }
     }
 
     /// EXIF orientation 1..=8 (1 when absent).
     pub fn orientation(&self) -> u8 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_orientation reads its header
+        // and nothing else.
         unsafe { ffi::ifg_orientation(self.ptr()) }.clamp(1, 8) as u8
     }
 
     /// Frame delays in ms (empty when unknown).
     pub fn delays(&self) -> Vec<i32> {
         let mut buf = vec![0 as c_int; 1024];
+        // SAFETY: `self.0` is live (Image's invariant); ifg_delays writes at most `max` ints, and
+        // `buf` holds `buf.len()` = max of them.
         let n = unsafe { ffi::ifg_delays(self.ptr(), buf.as_mut_ptr(), buf.len() as c_int) };
         buf.truncate(n.clamp(0, 1024) as usize);
         buf
@@ -487,11 +512,16 @@ impl Image {
 
     /// Loop count (0 = forever).
     pub fn loop_count(&self) -> i32 {
+        // SAFETY: `self.0` is a live image (Image's invariant); ifg_loop reads its header and
+        // nothing else.
         unsafe { ffi::ifg_loop(self.ptr()) }
     }
 
     /// Sets the EXIF orientation (test fixtures).
     pub fn with_orientation(&self, orientation: u8) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_set_orientation copies the image lazily, then writes one new reference to `*out` that
+        // `make` takes over.
         Image::make(|out| unsafe {
             ffi::ifg_set_orientation(self.ptr(), out, c_int::from(orientation))
         })
@@ -501,7 +531,8 @@ impl Image {
     pub fn getpoint(&self, x: u32, y: u32) -> Result<Vec<f64>> {
         let mut buf = [0f64; 8];
         let mut n: c_int = 0;
-        // SAFETY: buf holds max (8) doubles.
+        // SAFETY: `self.0` is live (Image's invariant); ifg_getpoint writes at most `max` = 8
+        // doubles into `buf`, which holds 8, and one int into `n`.
         check(unsafe {
             ffi::ifg_getpoint(
                 self.ptr(),
@@ -518,19 +549,31 @@ impl Image {
     /// Renders the pixels into memory: random access for the steps that
     /// need it (rotate, smart crop, repeated saves).
     pub fn copy_memory(&self) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_copy_memory renders the pixels, then writes one new reference to `*out` that `make`
+        // takes over.
         Image::make(|out| unsafe { ffi::ifg_copy_memory(self.ptr(), out) })
     }
 
     /// 8-bit sRGB or grey, whatever the source space (see `glue.c`).
     pub fn to_processing(&self) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_to_processing builds the conversion, then writes one new reference to `*out` that
+        // `make` takes over.
         Image::make(|out| unsafe { ffi::ifg_to_processing(self.ptr(), out) })
     }
 
     pub fn resize(&self, hscale: f64, vscale: f64) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_resize builds the resize (resample.c reads pixels only when they are in memory
+        // already), then writes one new reference to `*out` that `make` takes over.
         Image::make(|out| unsafe { ffi::ifg_resize(self.ptr(), out, hscale, vscale) })
     }
 
     pub fn extract(&self, left: u32, top: u32, width: u32, height: u32) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_extract checks the area against the image itself, then writes one new reference to
+        // `*out` that `make` takes over.
         Image::make(|out| unsafe {
             ffi::ifg_extract(
                 self.ptr(),
@@ -544,27 +587,42 @@ impl Image {
     }
 
     pub fn smartcrop(&self, width: u32, height: u32) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_smartcrop reads the pixels, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe {
             ffi::ifg_smartcrop(self.ptr(), out, width as c_int, height as c_int)
         })
     }
 
     pub fn rotate(&self, angle: u16) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_rot builds the rotation, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe { ffi::ifg_rot(self.ptr(), out, c_int::from(angle)) })
     }
 
     pub fn flip(&self, direction: Direction) -> Result<Image> {
         let horizontal = c_int::from(direction == Direction::Horizontal);
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_flip builds the mirror, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe { ffi::ifg_flip(self.ptr(), out, horizontal) })
     }
 
     pub fn filters(&self, blur: f64, sharpen: f64, pixelate: u32) -> Result<Image> {
         let pixelate = pixelate.min(c_int::MAX as u32) as c_int;
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_filters builds the filters, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe { ffi::ifg_filters(self.ptr(), out, blur, sharpen, pixelate) })
     }
 
     /// Places the image at (x, y) on a transparent canvas.
     pub fn embed(&self, x: u32, y: u32, width: u32, height: u32) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_embed builds the canvas, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe {
             ffi::ifg_embed(
                 self.ptr(),
@@ -580,6 +638,9 @@ impl Image {
     /// Removes alpha by blending onto `rgb`.
     pub fn flatten(&self, rgb: [u8; 3]) -> Result<Image> {
         let [r, g, b] = rgb.map(f64::from);
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_flatten builds the blend, then writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe { ffi::ifg_flatten(self.ptr(), out, r, g, b) })
     }
 
@@ -618,6 +679,9 @@ impl Image {
     /// Tiles the image over width × height.
     pub fn replicate(&self, width: u32, height: u32, origin: TileOrigin) -> Result<Image> {
         let centered = origin == TileOrigin::Centre;
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_replicate builds the tiling, then writes one new reference to `*out` that `make`
+        // takes over.
         Image::make(|out| unsafe {
             ffi::ifg_replicate(
                 self.ptr(),
@@ -631,6 +695,9 @@ impl Image {
 
     /// Draws `overlay` at (x, y) (may be negative) with `opacity`.
     pub fn composite(&self, overlay: &Image, x: i32, y: i32, opacity: f64) -> Result<Image> {
+        // SAFETY: `self.0` and `overlay.0` are live images (Image's invariant) and `out` is
+        // `make`'s out-pointer; ifg_composite takes its own references to both inputs and writes
+        // one new reference to `*out` that `make` takes over.
         Image::make(|out| unsafe {
             ffi::ifg_composite(self.ptr(), overlay.ptr(), out, x, y, opacity)
         })
@@ -639,6 +706,9 @@ impl Image {
     /// Stacks frames top to bottom.
     pub fn arrayjoin(frames: &[Image]) -> Result<Image> {
         let mut ptrs: Vec<*mut ffi::VipsImage> = frames.iter().map(Image::ptr).collect();
+        // SAFETY: `ptrs` holds `ptrs.len()` live images borrowed from `frames` for the call;
+        // ifg_arrayjoin takes its own references to them and writes one new reference to `*out`
+        // that `make` takes over.
         Image::make(|out| unsafe {
             ffi::ifg_arrayjoin(ptrs.as_mut_ptr(), ptrs.len() as c_int, out)
         })
@@ -651,6 +721,9 @@ impl Image {
         delays: &[i32],
         loop_count: i32,
     ) -> Result<Image> {
+        // SAFETY: `self.0` is live (Image's invariant), `delays` is valid for `delays.len()` ints,
+        // which ifg_set_animation copies; it writes one new reference to `*out` that `make` takes
+        // over.
         Image::make(|out| unsafe {
             ffi::ifg_set_animation(
                 self.ptr(),
@@ -664,6 +737,9 @@ impl Image {
     }
 
     pub fn remove_animation(&self) -> Result<Image> {
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_remove_animation copies the image lazily, then writes one new reference to `*out`
+        // that `make` takes over.
         Image::make(|out| unsafe { ffi::ifg_remove_animation(self.ptr(), out) })
     }
 
@@ -676,6 +752,9 @@ impl Image {
             animated,
             rotated,
         } = options;
+        // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s out-pointer;
+        // ifg_finish copies the image lazily, then writes one new reference to `*out` that `make`
+        // takes over.
         Image::make(|out| unsafe {
             ffi::ifg_finish(
                 self.ptr(),
@@ -694,6 +773,9 @@ impl Image {
     #[cfg(any(test, feature = "test-support"))]
     pub fn resize_by(&self, hscale: f64, vscale: f64, via: Via) -> Result<Option<Image>> {
         if via == Via::Libvips {
+            // SAFETY: `self.0` is a live image (Image's invariant) and `out` is `make`'s
+            // out-pointer; ifg_resize_libvips builds the resize, then writes one new reference to
+            // `*out` that `make` takes over.
             return Image::make(|out| unsafe {
                 ffi::ifg_resize_libvips(self.ptr(), out, hscale, vscale)
             })
@@ -721,7 +803,11 @@ impl Image {
         if buf.is_null() {
             return Err(VipsError::new(ErrorKind::Internal, "no pixels"));
         }
+        // SAFETY: ifg_pixels returned 0 with `buf` non-null: `len` initialised bytes at `buf`, ours
+        // until ifg_free below.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        // SAFETY: `buf` is the g_malloc'd buffer ifg_pixels gave us, copied above and not used
+        // again.
         unsafe { ffi::ifg_free(buf) };
         Ok(bytes)
     }
@@ -769,6 +855,8 @@ impl Image {
         }
         // SAFETY: as in `save`.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        // SAFETY: `buf` is the g_malloc'd buffer the encoder gave us, copied above and not used
+        // again.
         unsafe { ffi::ifg_free(buf) };
         Ok(Some(bytes))
     }
@@ -804,6 +892,7 @@ impl Image {
         }
         // SAFETY: see above.
         let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
+        // SAFETY: `buf` is the g_malloc'd buffer ifg_save gave us, copied above and not used again.
         unsafe { ffi::ifg_free(buf) };
         Ok(bytes)
     }
