@@ -105,6 +105,37 @@ ifg_thread_shutdown(void)
   vips_thread_shutdown();
 }
 
+gboolean
+ifg_out_reserve(ifg_out *out, size_t more)
+{
+  if (out->cap - out->len >= more)
+    return TRUE;
+  if (more > G_MAXSIZE - out->len)
+    return FALSE;
+  size_t cap = VIPS_MAX(out->len + more, out->cap <= G_MAXSIZE / 2 ? out->cap * 2 : G_MAXSIZE);
+  unsigned char *data = g_try_realloc(out->data, cap);
+  if (!data)
+    return FALSE;
+  out->data = data;
+  out->cap = cap;
+  return TRUE;
+}
+
+void
+ifg_out_take(ifg_out *out, void **buf, size_t *len)
+{
+  /* Shrinking in place: glibc splits the block (or mremaps a mapped one) without copying. */
+  if (out->len > 0 && out->len < out->cap) {
+    unsigned char *fit = g_try_realloc(out->data, out->len);
+    if (fit)
+      out->data = fit;
+  }
+  *buf = out->data;
+  *len = out->len;
+  out->data = NULL;
+  out->len = out->cap = 0;
+}
+
 /* libvips's own accounting of the pixel buffers it allocates (every thread):
  * bytes held now, the most ever held, and live allocations. Read at metrics
  * scrape time; each takes libvips's tracking mutex briefly. */

@@ -55,6 +55,21 @@ ifg_result(int res)
     } \
   } while (0)
 
+/* An encoder's output (jpeg.c, webp.c): a g_malloc'd block that grows as the encoder writes.
+ * Starts all zero; whoever holds it frees `data` with g_free unless ifg_out_take handed it on. */
+typedef struct {
+  unsigned char *data;
+  size_t len; /* bytes written */
+  size_t cap; /* bytes allocated */
+} ifg_out;
+
+/* Makes room for `more` bytes after `len` (at least doubling). FALSE when out of memory, the
+ * block unchanged. */
+gboolean ifg_out_reserve(ifg_out *out, size_t more);
+/* Hands the block to an entry point's caller as `*buf` and `*len`, trimmed to the bytes written
+ * (what the caller holds, possibly for long in a cache, is exactly the image). */
+void ifg_out_take(ifg_out *out, void **buf, size_t *len);
+
 /* Called from the image's "postclose" signal: releases the source buffer. */
 typedef void (*ifg_release_fn)(VipsImage *image, void *user);
 
