@@ -262,6 +262,51 @@ impl Job {
     }
 }
 
+/// An encoded image: the buffer the encoder wrote, held without a copy. It reads as `&[u8]`;
+/// `Bytes::from(encoded)` takes the same buffer over (no copy either).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Encoded(Bytes);
+
+impl Encoded {
+    /// The bytes, as a [`Bytes`] over the same buffer.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<Bytes> for Encoded {
+    fn from(bytes: Bytes) -> Encoded {
+        Encoded(bytes)
+    }
+}
+
+impl From<Encoded> for Bytes {
+    fn from(encoded: Encoded) -> Bytes {
+        encoded.0
+    }
+}
+
+impl std::ops::Deref for Encoded {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Encoded {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A byte count, not the bytes: an Output may end up in a log line.
+        write!(f, "Encoded({} bytes)", self.0.len())
+    }
+}
+
 /// Facts from a source's header (no pixels decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
@@ -289,8 +334,8 @@ pub type ImageInfo = Probe;
 /// A finished image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
-    /// Encoded bytes.
-    pub bytes: Vec<u8>,
+    /// Encoded bytes: the encoder's own allocation, never copied on the way here.
+    pub bytes: Encoded,
     /// Their format: the chosen one, except AVIF smaller than 16 px, which
     /// falls back to PNG (alpha) or JPEG. Use it for `Content-Type`.
     pub format: Format,

@@ -14,7 +14,7 @@ use super::plan::{Plan, Step};
 use super::vips::{
     Access, Direction, ErrorKind, FinishOptions, Image, LoadOptions, Loader, Saver, VipsError,
 };
-use super::{EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
+use super::{Encoded, EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
 
 const WHITE: [u8; 3] = [255, 255, 255];
@@ -260,7 +260,7 @@ pub(crate) fn transform(
     let bytes = crate::spans::encode(format.name())
         .in_scope(|| encode(&ctx, &image, format, q, options.max_bytes))?;
     Ok(Output {
-        bytes,
+        bytes: Encoded::from(bytes),
         format,
         width: image.width(),
         height: frame_height,
@@ -497,7 +497,7 @@ fn encode(
     format: Format,
     quality: u8,
     max_bytes: u64,
-) -> Result<Vec<u8>, TransformError> {
+) -> Result<Bytes, TransformError> {
     let saver =
         saver_for(format, ctx.settings).ok_or(TransformError::OutputNotEnabled(format.name()))?;
     let lossy = matches!(format, Format::Jpeg | Format::Webp | Format::Avif);
@@ -531,7 +531,7 @@ fn encode(
 pub(crate) fn self_test_encode(
     settings: &EngineSettings,
     format: Format,
-) -> Result<Vec<u8>, TransformError> {
+) -> Result<Bytes, TransformError> {
     let mut px = Vec::with_capacity(32 * 32 * 4);
     for y in 0..32u8 {
         for x in 0..32u8 {

@@ -493,6 +493,14 @@ ifg_save(VipsImage *in, int format, int quality, int option, void **buf, size_t 
     *len = 0;
     return res;
   }
+  /* libvips's savers write into a GByteArray, which grows by powers of two: the caller keeps
+   * this very block (in a cache, maybe), so give the slack back (in place: glibc splits or
+   * mremaps, and a block that fits already is left alone). */
+  if (*buf && *len > 0) {
+    void *fit = g_try_realloc(*buf, *len);
+    if (fit)
+      *buf = fit;
+  }
   return 0;
 }
 

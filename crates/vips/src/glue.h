@@ -162,7 +162,8 @@ int ifg_remove_animation(VipsImage *in, VipsImage **out);
 int ifg_finish(VipsImage *in, VipsImage **out, int strip, int keep_copyright,
     int keep_profile, int animated, int rotated);
 
-/* Saving: `*buf` is g_malloc'd, release it with ifg_free(). `option` is the
+/* Saving: `*buf` is g_malloc'd, exactly `*len` bytes long, and the caller's to keep (it may hand
+ * it on as it is) and to release with ifg_free(). `option` is the
  * JPEG progressive flag or the AVIF speed (0..=9); unused otherwise. Failures are IFG_ERR_ENCODE
  * (or IFG_ERR_DECODE when rendering the pipeline made a source's decoder fail, IFG_ERR_LIMITS for
  * a JPEG wider or taller than 65500 px). */

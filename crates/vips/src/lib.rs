@@ -294,6 +294,44 @@ unsafe extern "C" fn release_bytes(_image: *mut ffi::VipsImage, user: *mut c_voi
     drop(unsafe { Box::from_raw(user.cast::<Bytes>()) });
 }
 
+/// A buffer the C side allocated with g_malloc (an encoded image, rendered pixels), owned here
+/// until the last [`Bytes`] over it is dropped: handed to the response without a copy.
+///
+/// Invariant: `ptr` is valid for reads of `len` initialised bytes, which nothing else writes or
+/// frees; `drop` frees it, once.
+struct CBuffer {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a CBuffer is the only handle to a plain byte block: nothing in it is tied to the thread
+// that allocated it, and g_free may run on any thread.
+unsafe impl Send for CBuffer {}
+
+impl CBuffer {
+    /// Takes over what an entry point returned in `buf` and `len` (0 was its result).
+    fn take(buf: *mut c_void, len: usize) -> Result<Bytes> {
+        let ptr = NonNull::new(buf.cast::<u8>())
+            .ok_or_else(|| VipsError::new(ErrorKind::Internal, "no buffer returned"))?;
+        Ok(Bytes::from_owner(CBuffer { ptr, len }))
+    }
+}
+
+impl AsRef<[u8]> for CBuffer {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: CBuffer's invariant: `len` initialised bytes at `ptr`, alive until `drop`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for CBuffer {
+    fn drop(&mut self) {
+        // SAFETY: the block came from g_malloc (glue.h's buffer contract) and this is its only
+        // owner: no slice of it outlives `self` (Bytes drops its owner last).
+        unsafe { ffi::ifg_free(self.ptr.as_ptr().cast()) }
+    }
+}
+
 /// One reference to a libvips image.
 ///
 /// Invariant (what every `unsafe` block below relies on): `self.0` is a reference this value
@@ -795,32 +833,26 @@ impl Image {
 
     /// Every pixel, band-interleaved rows (renders a lazy pipeline).
     #[cfg(any(test, feature = "test-support"))]
-    pub fn pixels(&self) -> Result<Vec<u8>> {
+    pub fn pixels(&self) -> Result<Bytes> {
         let mut len = 0usize;
         let mut buf: *mut c_void = ptr::null_mut();
-        // SAFETY: a valid image in; the buffer is g_malloc'd, `len` bytes long, freed below.
+        // SAFETY: `self.0` is live (Image's invariant); on 0, ifg_pixels stores a g_malloc'd
+        // block of `len` bytes in `buf`, which CBuffer takes over.
         check(unsafe { ffi::ifg_pixels(self.ptr(), &mut buf, &mut len) })?;
-        if buf.is_null() {
-            return Err(VipsError::new(ErrorKind::Internal, "no pixels"));
-        }
-        // SAFETY: ifg_pixels returned 0 with `buf` non-null: `len` initialised bytes at `buf`, ours
-        // until ifg_free below.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
-        // SAFETY: `buf` is the g_malloc'd buffer ifg_pixels gave us, copied above and not used
-        // again.
-        unsafe { ffi::ifg_free(buf) };
-        Ok(bytes)
+        CBuffer::take(buf, len)
     }
 
     /// JPEG or WebP through the direct encoder (jpeg.c, webp.c; `Ok(None)`: it falls back) or
     /// through libvips's saver: the two halves of `save` for those formats.
     #[cfg(any(test, feature = "test-support"))]
-    pub fn save_by(&self, saver: Saver, via: Via, quality: u8) -> Result<Option<Vec<u8>>> {
+    pub fn save_by(&self, saver: Saver, via: Via, quality: u8) -> Result<Option<Bytes>> {
         let libvips = via == Via::Libvips;
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len = 0usize;
         let q = c_int::from(quality.clamp(1, 100));
-        // SAFETY: as in `save`.
+        // SAFETY: `self.0` is live (Image's invariant) and the out-pointers are valid locals; on
+        // 0 each encoder stores a g_malloc'd block of `len` bytes in `buf` (CBuffer takes it
+        // over below), on a fallback or a failure it leaves nothing to free.
         let rc = unsafe {
             match (saver, libvips) {
                 (Saver::Jpeg { progressive }, false) => {
@@ -847,22 +879,12 @@ impl Image {
             return Ok(None);
         }
         check(rc)?;
-        if buf.is_null() {
-            return Err(VipsError::new(
-                ErrorKind::Internal,
-                "encoder returned no data",
-            ));
-        }
-        // SAFETY: as in `save`.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
-        // SAFETY: `buf` is the g_malloc'd buffer the encoder gave us, copied above and not used
-        // again.
-        unsafe { ffi::ifg_free(buf) };
-        Ok(Some(bytes))
+        CBuffer::take(buf, len).map(Some)
     }
 
-    /// Encodes the image (this is where a lazy pipeline actually runs).
-    pub fn save(&self, saver: Saver, quality: u8) -> Result<Vec<u8>> {
+    /// Encodes the image (this is where a lazy pipeline actually runs). The bytes are the
+    /// encoder's own allocation, not a copy.
+    pub fn save(&self, saver: Saver, quality: u8) -> Result<Bytes> {
         let (code, option) = match saver {
             Saver::Jpeg { progressive } => (codes::SAVE_JPEG, c_int::from(progressive)),
             Saver::Png => (codes::SAVE_PNG, 0),
@@ -872,8 +894,9 @@ impl Image {
         };
         let mut buf: *mut c_void = ptr::null_mut();
         let mut len = 0usize;
-        // SAFETY: out-pointers are valid locals; on success buf holds len
-        // g_malloc'd bytes that we copy and free.
+        // SAFETY: `self.0` is live (Image's invariant) and the out-pointers are valid locals;
+        // on 0, ifg_save stores a g_malloc'd block of exactly `len` bytes in `buf`, which
+        // CBuffer takes over (on failure it stores nothing to free).
         check(unsafe {
             ffi::ifg_save(
                 self.ptr(),
@@ -884,16 +907,6 @@ impl Image {
                 &mut len,
             )
         })?;
-        if buf.is_null() {
-            return Err(VipsError::new(
-                ErrorKind::Internal,
-                "encoder returned no data",
-            ));
-        }
-        // SAFETY: see above.
-        let bytes = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) }.to_vec();
-        // SAFETY: `buf` is the g_malloc'd buffer ifg_save gave us, copied above and not used again.
-        unsafe { ffi::ifg_free(buf) };
-        Ok(bytes)
+        CBuffer::take(buf, len)
     }
 }

@@ -15,6 +15,19 @@
 
 #include <webp/encode.h>
 
+/* libwebp's writer: appends to the ifg_out in picture->custom_ptr (so the result is one
+ * g_malloc'd block handed on as it is, where WebPMemoryWriter's would be copied). */
+static int
+write_out(const uint8_t *data, size_t size, const WebPPicture *picture)
+{
+  ifg_out *out = (ifg_out *) picture->custom_ptr;
+  if (!ifg_out_reserve(out, size))
+    return 0;
+  memcpy(out->data + out->len, data, size);
+  out->len += size;
+  return 1;
+}
+
 int
 ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
 {
@@ -31,7 +44,7 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
 
   WebPConfig config;
   WebPPicture picture;
-  WebPMemoryWriter writer;
+  ifg_out out = {0};
   int ok = WebPConfigPreset(&config, WEBP_PRESET_DEFAULT, (float) quality) &&
       WebPPictureInit(&picture);
   if (!ok) {
@@ -54,20 +67,16 @@ ifg_webp_encode(VipsImage *in, int quality, void **buf, size_t *len)
         picture.height);
     return ifg_fail(IFG_ERR_ENCODE);
   }
-  WebPMemoryWriterInit(&writer);
-  picture.writer = WebPMemoryWrite;
-  picture.custom_ptr = &writer;
+  picture.writer = write_out;
+  picture.custom_ptr = &out;
   ok = WebPEncode(&config, &picture);
   int error = picture.error_code;
   WebPPictureFree(&picture);
   if (!ok) {
-    WebPMemoryWriterClear(&writer);
+    g_free(out.data);
     vips_error("webpsave", "libwebp encode failed (error %d)", error);
     return ifg_fail(IFG_ERR_ENCODE);
   }
-  /* The caller frees with g_free; libwebp allocated with malloc. */
-  *buf = g_memdup2(writer.mem, writer.size);
-  *len = writer.size;
-  WebPMemoryWriterClear(&writer);
+  ifg_out_take(&out, buf, len);
   return 0;
 }

@@ -40,10 +40,8 @@ fn jpeg(width: u32, height: u32) -> Bytes {
         .map(|i| ((i % width) ^ (i / width)) as u8)
         .collect();
     let img = Image::from_pixels(&px, width, height, 1).expect("pixels");
-    Bytes::from(
-        img.save(Saver::Jpeg { progressive: false }, 90)
-            .expect("encode"),
-    )
+    img.save(Saver::Jpeg { progressive: false }, 90)
+        .expect("encode")
 }
 
 #[test]

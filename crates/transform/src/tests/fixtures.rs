@@ -32,7 +32,7 @@ pub(super) fn image(px: &[u8], w: u32, h: u32, bands: u32) -> Image {
 }
 
 pub(super) fn save(img: &Image, saver: Saver) -> Bytes {
-    Bytes::from(img.save(saver, 95).expect("encode"))
+    img.save(saver, 95).expect("encode")
 }
 
 pub(super) fn png(img: &Image) -> Bytes {
