@@ -5,8 +5,8 @@
 use bytes::Bytes;
 
 use super::TransformError;
-use super::pipeline::{Ctx, Processed, apply_steps, fit_encoder_and_flatten, vips_err};
 use super::plan::Plan;
+use super::steps::{Ctx, Processed, apply_steps, fit_encoder_and_flatten, vips_err};
 use super::vips::{Access, Image, LoadOptions, Loader, Pages};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
 

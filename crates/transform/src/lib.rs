@@ -7,7 +7,10 @@
 //! * `geometry`, `plan` — options + source size → steps (pure, unit-tested
 //!   on numbers, imgproxy's rules).
 //! * `vips` — the thin libvips binding (`glue.c` + a safe `Image`).
-//! * `pipeline`, `frames`, `watermark` — execute a plan with libvips.
+//! * `pipeline` — a whole job as one list of named stages; `frames` (animations) and
+//!   `watermark` beside it; `steps` — what the three share (context, opening a source, the
+//!   plan's geometric steps, libvips failures by kind). `steps` imports none of them, and
+//!   `watermark` neither of the other two.
 //! * `pool` — worker threads and the bounded queue.
 //! * `observe` — job events for metrics ([`JobObserver`]) and libvips's
 //!   memory figures ([`vips_memory`]).
@@ -41,6 +44,7 @@ mod plan;
 mod pool;
 mod sniff;
 pub mod spans;
+mod steps;
 mod watermark;
 
 use imgforge_vips as vips;

@@ -4,8 +4,8 @@
 
 use super::TransformError;
 use super::geometry::{position, scale_to_even};
-use super::pipeline::{Ctx, apply_steps, vips_err};
 use super::plan::Plan;
+use super::steps::{Ctx, apply_steps, open, vips_err};
 use super::vips::{Access, Image, LoadOptions, TileOrigin};
 use imgforge_imgproxy::{Gravity, GravityKind, Padding, ProcessingOptions, ResizingType};
 
@@ -24,8 +24,8 @@ pub(crate) fn apply(
     let frames = frames.max(1);
     let width = img.width();
     let frame_height = img.height() / frames;
-    let (probe, loader, _) = super::pipeline::open(bytes)
-        .map_err(|e| TransformError::Internal(format!("watermark image: {e}")))?;
+    let (probe, loader, _) =
+        open(bytes).map_err(|e| TransformError::Internal(format!("watermark image: {e}")))?;
     let mark = Image::load(
         bytes,
         LoadOptions {

@@ -78,25 +78,25 @@ fn extra_samples_are_dropped_not_fatal() {
 fn a_lost_libvips_message_is_not_a_500() {
     use crate::vips::{ErrorKind, UNKNOWN_ERROR, VipsError};
     // An emptied buffer reads as UNKNOWN_ERROR (see vips::take_error).
-    let lost = pipeline::vips_err(VipsError::new(ErrorKind::Decode, UNKNOWN_ERROR));
+    let lost = crate::steps::vips_err(VipsError::new(ErrorKind::Decode, UNKNOWN_ERROR));
     assert_eq!(lost.status(), 422, "{lost:?}");
-    let starved = pipeline::vips_err(VipsError::new(
+    let starved = crate::steps::vips_err(VipsError::new(
         ErrorKind::Decode,
         "vips2png: unable to write to target target",
     ));
     assert_eq!(starved.status(), 422, "{starved:?}");
-    let encoder = pipeline::vips_err(VipsError::new(
+    let encoder = crate::steps::vips_err(VipsError::new(
         ErrorKind::Encode,
         "vips2jpeg: out of order read",
     ));
     assert_eq!(encoder.status(), 500, "{encoder:?}");
     // The text is never read: a decoder's words on an internal failure are still ours.
-    let internal = pipeline::vips_err(VipsError::new(
+    let internal = crate::steps::vips_err(VipsError::new(
         ErrorKind::Internal,
         "VipsJpeg: Premature end of input file",
     ));
     assert_eq!(internal.status(), 500, "{internal:?}");
-    let limits = pipeline::vips_err(VipsError::new(ErrorKind::Limits, UNKNOWN_ERROR));
+    let limits = crate::steps::vips_err(VipsError::new(ErrorKind::Limits, UNKNOWN_ERROR));
     assert!(matches!(limits, TransformError::TooLarge(_)), "{limits:?}");
 }
 
@@ -136,7 +136,7 @@ fn a_failure_is_classified_while_another_thread_empties_the_error_buffer() {
             let err = quadrant(8, 8)
                 .extract(4, 4, 8, 8)
                 .expect_err("out of bounds");
-            assert_eq!(pipeline::vips_err(err).status(), 500);
+            assert_eq!(crate::steps::vips_err(err).status(), 500);
         }
     });
 }
