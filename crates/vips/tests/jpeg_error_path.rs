@@ -10,6 +10,9 @@
 //! `valgrind --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=1` on this
 //! binary reports such blocks as definitely lost.
 
+// mallinfo2 is glibc's.
+#![cfg(all(target_os = "linux", target_env = "gnu"))]
+
 use bytes::Bytes;
 use imgforge_vips::{ErrorKind, Image, LoadOptions, Loader, Saver};
 
