@@ -195,8 +195,7 @@ fn self_test(settings: &EngineSettings) -> Result<(), EngineError> {
                 sniffed.map_or("unrecognised bytes", Format::name)
             )));
         }
-        pipeline::probe(&Bytes::from(bytes))
-            .map_err(|e| fail(format!("cannot decode own output: {e}")))?;
+        pipeline::probe(&bytes).map_err(|e| fail(format!("cannot decode own output: {e}")))?;
     }
     Ok(())
 }

@@ -92,20 +92,6 @@ impl TransformError {
             TransformError::Internal(_) => "Internal error".into(),
         }
     }
-
-    /// Label for metrics (`errors_total{type}`).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TransformError::NotAnImage => "not_an_image",
-            TransformError::FormatNotAllowed(_) => "format_not_allowed",
-            TransformError::Undecodable(_) => "undecodable",
-            TransformError::TooLarge(_) => "too_large",
-            TransformError::OutputNotEnabled(_) => "output_not_enabled",
-            TransformError::Overloaded => "overloaded",
-            TransformError::Timeout => "timeout",
-            TransformError::Internal(_) => "internal",
-        }
-    }
 }
 
 #[cfg(test)]

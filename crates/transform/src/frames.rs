@@ -5,9 +5,9 @@
 use bytes::Bytes;
 
 use super::TransformError;
-use super::pipeline::{Ctx, Processed, apply_steps, decode_err, fit_encoder_and_flatten, vips_err};
 use super::plan::Plan;
-use super::vips::{Image, Loader};
+use super::steps::{Ctx, Processed, apply_steps, fit_encoder_and_flatten, vips_err};
+use super::vips::{Access, Image, LoadOptions, Loader, Pages};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
 
 /// Frame delay when the source has none: 25 fps (imgproxy's default).
@@ -22,7 +22,15 @@ pub(crate) fn process(
 ) -> Result<Processed, TransformError> {
     // Frames are extracted out of order relative to a sequential decode of
     // the strip: random access. Memory is bounded by the resolution limits.
-    let strip = Image::load(source, loader, 1, 1.0, frames as i32, false).map_err(decode_err)?;
+    let strip = Image::load(
+        source,
+        LoadOptions {
+            pages: Pages::First(frames),
+            access: Access::Random,
+            ..LoadOptions::new(loader)
+        },
+    )
+    .map_err(vips_err)?;
     let width = strip.width();
     let frame_height = strip.page_height();
     let n = (strip.height() / frame_height).clamp(1, frames);

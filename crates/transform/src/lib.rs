@@ -7,7 +7,10 @@
 //! * `geometry`, `plan` — options + source size → steps (pure, unit-tested
 //!   on numbers, imgproxy's rules).
 //! * `vips` — the thin libvips binding (`glue.c` + a safe `Image`).
-//! * `pipeline`, `frames`, `watermark` — execute a plan with libvips.
+//! * `pipeline` — a whole job as one list of named stages; `frames` (animations) and
+//!   `watermark` beside it; `steps` — what the three share (context, opening a source, the
+//!   plan's geometric steps, libvips failures by kind). `steps` imports none of them, and
+//!   `watermark` neither of the other two.
 //! * `pool` — worker threads and the bounded queue.
 //! * `observe` — job events for metrics ([`JobObserver`]) and libvips's
 //!   memory figures ([`vips_memory`]).
@@ -41,6 +44,7 @@ mod plan;
 mod pool;
 mod sniff;
 pub mod spans;
+mod steps;
 mod watermark;
 
 use imgforge_vips as vips;
@@ -262,6 +266,51 @@ impl Job {
     }
 }
 
+/// An encoded image: the buffer the encoder wrote, held without a copy. It reads as `&[u8]`;
+/// `Bytes::from(encoded)` takes the same buffer over (no copy either).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Encoded(Bytes);
+
+impl Encoded {
+    /// The bytes, as a [`Bytes`] over the same buffer.
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl From<Bytes> for Encoded {
+    fn from(bytes: Bytes) -> Encoded {
+        Encoded(bytes)
+    }
+}
+
+impl From<Encoded> for Bytes {
+    fn from(encoded: Encoded) -> Bytes {
+        encoded.0
+    }
+}
+
+impl std::ops::Deref for Encoded {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Encoded {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Encoded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A byte count, not the bytes: an Output may end up in a log line.
+        write!(f, "Encoded({} bytes)", self.0.len())
+    }
+}
+
 /// Facts from a source's header (no pixels decoded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
@@ -289,8 +338,8 @@ pub type ImageInfo = Probe;
 /// A finished image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
-    /// Encoded bytes.
-    pub bytes: Vec<u8>,
+    /// Encoded bytes: the encoder's own allocation, never copied on the way here.
+    pub bytes: Encoded,
     /// Their format: the chosen one, except AVIF smaller than 16 px, which
     /// falls back to PNG (alpha) or JPEG. Use it for `Content-Type`.
     pub format: Format,

@@ -1,6 +1,7 @@
-//! Executes a plan with libvips: header → limits → format → decode (with
-//! shrink-on-load) → steps → encoder limits, flatten, watermark → colour
-//! profile and metadata → encode (`max_bytes` loop).
+//! A whole job, as one list of named stages (`transform`): header → limits → output format →
+//! decode and process (still, or animated frame by frame in `frames`) → AVIF size fallback →
+//! colour profile and metadata → encode (`max_bytes` loop). The pieces the stages share with
+//! `frames` and `watermark` are in `steps`.
 //!
 //! Runs on a worker thread only. libvips is lazy: most steps only build a
 //! graph, the pixels flow once during the final encode.
@@ -9,139 +10,15 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::geometry::{CropAction, crop_action, encoder_limit_scale, extend_area, trim_box};
-use super::plan::{Plan, Step};
-use super::vips::{Image, Loader, Saver, VipsError};
-use super::{EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
+use super::geometry::trim_box;
+use super::plan::Plan;
+use super::steps::{
+    Ctx, Processed, WHITE, apply_steps, fit_encoder_and_flatten, open, saver_for, supports_alpha,
+    vips_err,
+};
+use super::vips::{Access, FinishOptions, Image, LoadOptions, Loader};
+use super::{Encoded, EngineSettings, Format, Job, Output, OutputChoice, Probe, TransformError};
 use imgforge_imgproxy::{ProcessingOptions, Trim};
-
-const WHITE: [u8; 3] = [255, 255, 255];
-
-/// What a job runs with, shared by the still, animated and watermark paths.
-pub(crate) struct Ctx<'a> {
-    pub settings: &'a EngineSettings,
-    pub options: &'a ProcessingOptions,
-    pub deadline: Option<Instant>,
-    pub format: Format,
-    pub max_result_dimension: u32,
-    pub watermark: Option<&'a Bytes>,
-}
-
-impl Ctx<'_> {
-    /// Gives up between steps once the caller has stopped waiting.
-    pub(crate) fn check_time(&self) -> Result<(), TransformError> {
-        match self.deadline {
-            Some(d) if Instant::now() >= d => Err(TransformError::Timeout),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// The processed image before metadata clean-up and encoding.
-pub(crate) struct Processed {
-    pub image: Image,
-    pub pages: u32,
-    pub rotated: bool,
-}
-
-/// A libvips failure while opening the source: the data is at fault.
-pub(crate) fn decode_err(e: VipsError) -> TransformError {
-    TransformError::Undecodable(e.0)
-}
-
-/// A libvips failure after the header was read. Pixels are decoded lazily,
-/// during whichever step first reads them, so a loader's complaint can
-/// surface anywhere: blame the data when a loader speaks, ourselves else.
-pub(crate) fn vips_err(e: VipsError) -> TransformError {
-    const DECODER_MARKS: [&str; 17] = [
-        "load",
-        "Premature",
-        "premature",
-        "truncat",
-        "corrupt",
-        "Corrupt",
-        "VipsJpeg",
-        "libpng",
-        "spng",
-        "gif",
-        "webp",
-        "heif",
-        // libtiff and libvips's TIFF reader ("tiff2vips: read error", "ZIPDecode: …").
-        "tiff",
-        "TIFF",
-        "Decod",
-        // A saver writing to memory fails only when its input does. libvips's error buffer is
-        // process-global, so a concurrent failure may have taken the decoder's own message and
-        // left only the saver's, or nothing at all.
-        "unable to write to target",
-        super::vips::UNKNOWN_ERROR,
-    ];
-    let m = &e.0;
-    let encoder = m.contains("save") && !m.contains("load");
-    if !encoder && DECODER_MARKS.iter().any(|k| m.contains(k)) {
-        TransformError::Undecodable(e.0)
-    } else {
-        TransformError::Internal(e.0)
-    }
-}
-
-fn loader_for(format: Format) -> Option<Loader> {
-    Some(match format {
-        Format::Jpeg => Loader::Jpeg,
-        Format::Png => Loader::Png,
-        Format::Webp => Loader::Webp,
-        Format::Gif => Loader::Gif,
-        Format::Avif | Format::Heic => Loader::Heif,
-        Format::Tiff => Loader::Tiff,
-        _ => return None,
-    })
-}
-
-fn saver_for(format: Format, settings: &EngineSettings) -> Option<Saver> {
-    Some(match format {
-        Format::Jpeg => Saver::Jpeg {
-            progressive: settings.jpeg_progressive,
-        },
-        Format::Png => Saver::Png,
-        Format::Webp => Saver::Webp,
-        Format::Gif => Saver::Gif,
-        Format::Avif => Saver::Avif {
-            speed: settings.avif_speed,
-        },
-        _ => return None,
-    })
-}
-
-fn supports_alpha(format: Format) -> bool {
-    matches!(
-        format,
-        Format::Png | Format::Webp | Format::Avif | Format::Gif
-    )
-}
-
-/// Sniffs the source and opens its header (sequential, one page).
-pub(crate) fn open(source: &Bytes) -> Result<(Probe, Loader, Image), TransformError> {
-    super::vips::clear_errors();
-    let format = super::sniff(source).ok_or(TransformError::NotAnImage)?;
-    let loader = loader_for(format)
-        .filter(|_| super::decodable(format))
-        .ok_or(TransformError::FormatNotAllowed(format.name()))?;
-    let header = Image::load(source, loader, 1, 1.0, 1, true).map_err(decode_err)?;
-    let probe = Probe {
-        format,
-        width: header.width(),
-        height: header.page_height(),
-        pages: header.n_pages(),
-        animated: header.is_animated(),
-        alpha: header.has_alpha(),
-        orientation: header.orientation(),
-        bytes: source.len(),
-    };
-    if probe.width == 0 || probe.height == 0 {
-        return Err(TransformError::Undecodable("empty image".into()));
-    }
-    Ok((probe, loader, header))
-}
 
 /// Header facts of a source (see [`super::Engine::probe`]).
 pub(crate) fn probe(source: &Bytes) -> Result<Probe, TransformError> {
@@ -235,13 +112,7 @@ pub(crate) fn transform(
     let limits = Limits::new(settings, &options);
     let frames = limits.frames(&probe);
     limits.check(&probe, frames)?;
-    let format = match output {
-        OutputChoice::Format(f) => f,
-        OutputChoice::Decide(rule) => rule(&probe, frames > 1),
-    };
-    if !format.is_output() || !settings.formats.contains(&format) {
-        return Err(TransformError::OutputNotEnabled(format.name()));
-    }
+    let format = output_format(settings, output, &probe, frames)?;
     let ctx = Ctx {
         settings,
         options: &options,
@@ -250,22 +121,66 @@ pub(crate) fn transform(
         max_result_dimension: limits.result_dimension,
         watermark: watermark.as_deref(),
     };
-    let animated = frames > 1 && matches!(format, Format::Gif | Format::Webp);
-    let processed = if animated {
-        drop(header);
-        super::frames::process(&ctx, &source, loader, frames)?
-    } else {
-        still(&ctx, &source, loader, &probe, header)?
-    };
-    ctx.check_time()?;
     let Processed {
         image,
         pages,
         rotated,
-    } = processed;
+    } = process(&ctx, &source, loader, &probe, header, frames)?;
+    ctx.check_time()?;
     let frame_height = image.height() / pages.max(1);
-    // AV1 needs 16 px; imgproxy falls back the same way.
-    let format = if format == Format::Avif && (image.width() < 16 || frame_height < 16) {
+    let format = avif_fallback(format, &image, frame_height);
+    let image = finish(&image, &options, pages, rotated)?;
+    let q = options.quality_for(format, &quality.per_format, quality.default);
+    let bytes = crate::spans::encode(format.name())
+        .in_scope(|| encode(&ctx, &image, format, q, options.max_bytes))?;
+    Ok(Output {
+        bytes: Encoded::from(bytes),
+        format,
+        width: image.width(),
+        height: frame_height,
+        pages,
+        source: probe,
+    })
+}
+
+/// The output format: the job's, or its rule's once the header is known; refused unless the
+/// engine produces it.
+fn output_format(
+    settings: &EngineSettings,
+    output: OutputChoice,
+    probe: &Probe,
+    frames: u32,
+) -> Result<Format, TransformError> {
+    let format = match output {
+        OutputChoice::Format(f) => f,
+        OutputChoice::Decide(rule) => rule(probe, frames > 1),
+    };
+    if !format.is_output() || !settings.formats.contains(&format) {
+        return Err(TransformError::OutputNotEnabled(format.name()));
+    }
+    Ok(format)
+}
+
+/// Decodes and processes the source: frame by frame when it stays animated, else as a still.
+fn process(
+    ctx: &Ctx<'_>,
+    source: &Bytes,
+    loader: Loader,
+    probe: &Probe,
+    header: Image,
+    frames: u32,
+) -> Result<Processed, TransformError> {
+    if frames > 1 && matches!(ctx.format, Format::Gif | Format::Webp) {
+        drop(header);
+        super::frames::process(ctx, source, loader, frames)
+    } else {
+        still(ctx, source, loader, probe, header)
+    }
+}
+
+/// AV1 needs 16 px; imgproxy falls back the same way (PNG with alpha, else JPEG).
+fn avif_fallback(format: Format, image: &Image, frame_height: u32) -> Format {
+    if format == Format::Avif && (image.width() < 16 || frame_height < 16) {
         if image.has_alpha() {
             Format::Png
         } else {
@@ -273,27 +188,25 @@ pub(crate) fn transform(
         }
     } else {
         format
-    };
-    let image = image
-        .finish(
-            options.strip_metadata,
-            options.keep_copyright,
-            !options.strip_color_profile,
-            pages > 1,
+    }
+}
+
+/// Colour profile (to sRGB unless kept) and metadata (stripped unless kept).
+fn finish(
+    image: &Image,
+    options: &ProcessingOptions,
+    pages: u32,
+    rotated: bool,
+) -> Result<Image, TransformError> {
+    image
+        .finish(FinishOptions {
+            strip: options.strip_metadata,
+            keep_copyright: options.keep_copyright,
+            keep_profile: !options.strip_color_profile,
+            animated: pages > 1,
             rotated,
-        )
-        .map_err(vips_err)?;
-    let q = options.quality_for(format, &quality.per_format, quality.default);
-    let bytes = crate::spans::encode(format.name())
-        .in_scope(|| encode(&ctx, &image, format, q, options.max_bytes))?;
-    Ok(Output {
-        bytes,
-        format,
-        width: image.width(),
-        height: frame_height,
-        pages,
-        source: probe,
-    })
+        })
+        .map_err(vips_err)
 }
 
 /// The largest JPEG, in decoded pixels, that is decoded into memory at once at scale 1 or 1/2
@@ -330,7 +243,14 @@ fn still(
         drop(header);
         // Trim needs the whole image twice (find, then cut): random access,
         // and no shrink-on-load (imgproxy: trim disables scale-on-load).
-        let full = Image::load(source, loader, 1, 1.0, 1, false).map_err(decode_err)?;
+        let full = Image::load(
+            source,
+            LoadOptions {
+                access: Access::Random,
+                ..LoadOptions::new(loader)
+            },
+        )
+        .map_err(vips_err)?;
         let full = single_page(full, probe)?
             .to_processing()
             .map_err(vips_err)?;
@@ -350,7 +270,7 @@ fn still(
         // CMYK/YCCK sources fall back to libvips.
         let direct = match loader {
             Loader::Jpeg if shrink >= 4 || decoded_pixels(probe, shrink) <= DIRECT_JPEG_PIXELS => {
-                Image::decode_jpeg(source, shrink, &header).map_err(decode_err)?
+                Image::decode_jpeg(source, shrink, &header).map_err(vips_err)?
             }
             _ => None,
         };
@@ -362,7 +282,15 @@ fn still(
             img
         } else if shrink > 1 || scale < 1.0 {
             drop(header);
-            let img = Image::load(source, loader, shrink, scale, 1, true).map_err(decode_err)?;
+            let img = Image::load(
+                source,
+                LoadOptions {
+                    shrink,
+                    scale,
+                    ..LoadOptions::new(loader)
+                },
+            )
+            .map_err(vips_err)?;
             plan.apply_preshrink(img.width(), img.height());
             img
         } else {
@@ -404,103 +332,6 @@ fn trim(full: Image, threshold: f64, t: &Trim) -> Result<Image, TransformError> 
     }
 }
 
-/// Executes geometric steps, resolving crop and extend on actual sizes.
-pub(crate) fn apply_steps(
-    ctx: &Ctx<'_>,
-    mut img: Image,
-    steps: &[Step],
-) -> Result<Image, TransformError> {
-    let mut in_memory = false;
-    for step in steps {
-        let size = (img.width(), img.height());
-        img = match step {
-            Step::Crop {
-                width,
-                height,
-                gravity,
-                offset_scale,
-            } => match crop_action(size, *width, *height, gravity, *offset_scale) {
-                CropAction::Keep => Ok(img),
-                // Smart crop scans the image several times: render it once.
-                CropAction::Smart(w, h) => img.copy_memory().and_then(|i| i.smartcrop(w, h)),
-                CropAction::Area(l, t, w, h) => img.extract(l, t, w, h),
-            }
-            .map_err(vips_err)?,
-            Step::Resize { hscale, vscale } => img.resize(*hscale, *vscale).map_err(vips_err)?,
-            Step::Rotate(angle) => {
-                // Rotation reads columns: needs random access.
-                if !in_memory {
-                    img = img.copy_memory().map_err(vips_err)?;
-                    in_memory = true;
-                }
-                img.rotate(*angle).map_err(vips_err)?
-            }
-            Step::Flip {
-                horizontal,
-                vertical,
-            } => {
-                if !in_memory {
-                    img = img.copy_memory().map_err(vips_err)?;
-                    in_memory = true;
-                }
-                if *horizontal {
-                    img = img.flip(true).map_err(vips_err)?;
-                }
-                if *vertical {
-                    img = img.flip(false).map_err(vips_err)?;
-                }
-                img
-            }
-            Step::Filters {
-                blur,
-                sharpen,
-                pixelate,
-            } => img
-                .copy_memory()
-                .and_then(|i| i.filters(*blur, *sharpen, *pixelate))
-                .and_then(|i| i.copy_memory())
-                .map_err(vips_err)?,
-            Step::Extend {
-                width,
-                height,
-                gravity,
-                offset_scale,
-            } => match extend_area(size, *width, *height, gravity, *offset_scale) {
-                Some((x, y, w, h)) => img.embed(x, y, w, h).map_err(vips_err)?,
-                None => img,
-            },
-            Step::Pad {
-                top,
-                right,
-                bottom,
-                left,
-            } => img
-                .embed(*left, *top, size.0 + left + right, size.1 + top + bottom)
-                .map_err(vips_err)?,
-        };
-        ctx.check_time()?;
-    }
-    Ok(img)
-}
-
-/// Encoder size limits, then flatten onto the background when asked or
-/// when the output has no alpha (JPEG; imgproxy's default background is
-/// white).
-pub(crate) fn fit_encoder_and_flatten(
-    ctx: &Ctx<'_>,
-    mut img: Image,
-) -> Result<Image, TransformError> {
-    if let Some(s) = encoder_limit_scale(ctx.format, img.width(), img.height()) {
-        img = img.resize(s, s).map_err(vips_err)?;
-    }
-    let bg = ctx.options.background;
-    if img.has_alpha() && (bg.is_some() || !supports_alpha(ctx.format)) {
-        let rgb = bg.map_or(WHITE, |c| [c.r, c.g, c.b]);
-        img = img.flatten(rgb).map_err(vips_err)?;
-    }
-    Ok(img)
-}
-
 /// Encodes; with `max_bytes`, lowers the quality until the result fits
 /// (JPEG, WebP, AVIF; best effort down to quality 10, as imgproxy).
 fn encode(
@@ -509,7 +340,7 @@ fn encode(
     format: Format,
     quality: u8,
     max_bytes: u64,
-) -> Result<Vec<u8>, TransformError> {
+) -> Result<Bytes, TransformError> {
     let saver =
         saver_for(format, ctx.settings).ok_or(TransformError::OutputNotEnabled(format.name()))?;
     let lossy = matches!(format, Format::Jpeg | Format::Webp | Format::Avif);
@@ -543,7 +374,7 @@ fn encode(
 pub(crate) fn self_test_encode(
     settings: &EngineSettings,
     format: Format,
-) -> Result<Vec<u8>, TransformError> {
+) -> Result<Bytes, TransformError> {
     let mut px = Vec::with_capacity(32 * 32 * 4);
     for y in 0..32u8 {
         for x in 0..32u8 {
@@ -557,7 +388,7 @@ pub(crate) fn self_test_encode(
         img = img.flatten(WHITE).map_err(vips_err)?;
     }
     img.save(saver, 80)
-        .map_err(|e| TransformError::Internal(e.0))
+        .map_err(|e| TransformError::Internal(e.message))
 }
 
 /// Decodes a source fully (JPEG shrink-on-load `shrink`) and returns its
@@ -567,13 +398,13 @@ pub(crate) fn decode_for_bench(source: &Bytes, shrink: u8) -> Result<(u32, u32),
     let img = if shrink > 1 {
         Image::load(
             source,
-            loader,
-            i32::from(shrink),
-            1.0 / f64::from(shrink),
-            1,
-            true,
+            LoadOptions {
+                shrink: i32::from(shrink),
+                scale: 1.0 / f64::from(shrink),
+                ..LoadOptions::new(loader)
+            },
         )
-        .map_err(decode_err)?
+        .map_err(vips_err)?
     } else {
         header
     };

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::vips::{self, Image, Loader, Saver};
+use super::vips::{self, Access, Image, LoadOptions, Loader, Pages, Saver};
 use super::{Format, sniff};
 
 /// What a decoded image is.
@@ -39,7 +39,7 @@ fn saver(format: Format) -> Saver {
 pub fn encode(px: &[u8], width: u32, height: u32, bands: u32, format: Format) -> Bytes {
     init();
     let img = Image::from_pixels(px, width, height, bands).expect("pixels");
-    Bytes::from(img.save(saver(format), 95).expect("encode"))
+    img.save(saver(format), 95).expect("encode")
 }
 
 /// w × h RGB: red top-left, green top-right, blue bottom-left, yellow bottom-right.
@@ -73,7 +73,7 @@ pub fn animation(w: u32, h: u32, frames: u32, format: Format) -> Bytes {
     let strip = Image::arrayjoin(&images).expect("join");
     let delays = vec![100; frames as usize];
     let anim = strip.set_animation(h, &delays, 0).expect("anim");
-    Bytes::from(anim.save(saver(format), 95).expect("encode"))
+    anim.save(saver(format), 95).expect("encode")
 }
 
 fn load(bytes: &[u8]) -> (Format, Image) {
@@ -91,7 +91,15 @@ fn load(bytes: &[u8]) -> (Format, Image) {
     };
     (
         format,
-        Image::load(&bytes, loader, 1, 1.0, -1, false).expect("decode"),
+        Image::load(
+            &bytes,
+            LoadOptions {
+                pages: Pages::All,
+                access: Access::Random,
+                ..LoadOptions::new(loader)
+            },
+        )
+        .expect("decode"),
     )
 }
 
@@ -155,5 +163,5 @@ pub fn png_header_only(w: u32, h: u32) -> Bytes {
 pub fn with_orientation(bytes: &[u8], orientation: u8) -> Bytes {
     let (_, img) = load(bytes);
     let tagged = img.with_orientation(orientation).expect("orientation");
-    Bytes::from(tagged.save(saver(Format::Jpeg), 95).expect("encode"))
+    tagged.save(saver(Format::Jpeg), 95).expect("encode")
 }

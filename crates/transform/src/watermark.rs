@@ -4,9 +4,9 @@
 
 use super::TransformError;
 use super::geometry::{position, scale_to_even};
-use super::pipeline::{Ctx, apply_steps, decode_err, vips_err};
 use super::plan::Plan;
-use super::vips::Image;
+use super::steps::{Ctx, apply_steps, open, vips_err};
+use super::vips::{Access, Image, LoadOptions, TileOrigin};
 use imgforge_imgproxy::{Gravity, GravityKind, Padding, ProcessingOptions, ResizingType};
 
 /// Draws the watermark on every one of `frames` stacked frames of `img`.
@@ -24,9 +24,16 @@ pub(crate) fn apply(
     let frames = frames.max(1);
     let width = img.width();
     let frame_height = img.height() / frames;
-    let (probe, loader, _) = super::pipeline::open(bytes)
-        .map_err(|e| TransformError::Internal(format!("watermark image: {e}")))?;
-    let mark = Image::load(bytes, loader, 1, 1.0, 1, false).map_err(decode_err)?;
+    let (probe, loader, _) =
+        open(bytes).map_err(|e| TransformError::Internal(format!("watermark image: {e}")))?;
+    let mark = Image::load(
+        bytes,
+        LoadOptions {
+            access: Access::Random,
+            ..LoadOptions::new(loader)
+        },
+    )
+    .map_err(vips_err)?;
     let mark = if probe.pages > 1 {
         mark.remove_animation().map_err(vips_err)?
     } else {
@@ -67,14 +74,14 @@ pub(crate) fn apply(
         .map_err(vips_err)?;
     if replicate {
         mark = mark
-            .replicate(width, frame_height, true)
+            .replicate(width, frame_height, TileOrigin::Centre)
             .map_err(vips_err)?;
     }
 
     if replicate && frames > 1 {
         // One pass over the whole strip is cheaper than one per frame.
         let tiled = mark
-            .replicate(width, img.height(), false)
+            .replicate(width, img.height(), TileOrigin::TopLeft)
             .map_err(vips_err)?;
         return img.composite(&tiled, 0, 0, wm.opacity).map_err(vips_err);
     }

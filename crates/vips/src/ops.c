@@ -29,7 +29,7 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
   if (in->Coding == VIPS_CODING_RAD) {
     if (vips_rad2float(in, &t[0], NULL)) {
       VIPS_UNREF(base);
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     }
     in = t[0];
     interp = vips_image_guess_interpretation(in);
@@ -56,7 +56,7 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
   if (keep > 0 && in->Bands > keep) {
     if (vips_extract_band(in, &t[3], 0, "n", keep, NULL)) {
       VIPS_UNREF(base);
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     }
     in = t[3];
   }
@@ -96,21 +96,21 @@ ifg_to_processing(VipsImage *in, VipsImage **out)
   }
 
   VIPS_UNREF(base);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
 ifg_resize(VipsImage *in, VipsImage **out, double hscale, double vscale)
 {
   int res = ifg_resample_down(in, out, hscale, vscale);
-  return res == IFG_RESAMPLE_FALLBACK ? ifg_resize_libvips(in, out, hscale, vscale) : res;
+  return res == IFG_FALLBACK ? ifg_resize_libvips(in, out, hscale, vscale) : res;
 }
 
 int
 ifg_resize_libvips(VipsImage *in, VipsImage **out, double hscale, double vscale)
 {
   if (!vips_image_hasalpha(in))
-    return vips_resize(in, out, hscale, "vscale", vscale, NULL) ? -1 : 0;
+    return ifg_result(vips_resize(in, out, hscale, "vscale", vscale, NULL));
 
   /* Resampling straight alpha bleeds the colour of transparent pixels into
    * the edges: resample premultiplied. */
@@ -124,22 +124,20 @@ ifg_resize_libvips(VipsImage *in, VipsImage **out, double hscale, double vscale)
       vips_cast(t[2], out, format, NULL);
 
   VIPS_UNREF(base);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
 ifg_extract(VipsImage *in, VipsImage **out, int left, int top, int width, int height)
 {
-  return vips_extract_area(in, out, left, top, width, height, NULL) ? -1 : 0;
+  return ifg_result(vips_extract_area(in, out, left, top, width, height, NULL));
 }
 
 int
 ifg_smartcrop(VipsImage *in, VipsImage **out, int width, int height)
 {
-  return vips_smartcrop(in, out, width, height, "interesting", VIPS_INTERESTING_ATTENTION,
-             NULL)
-      ? -1
-      : 0;
+  return ifg_result(vips_smartcrop(in, out, width, height, "interesting",
+      VIPS_INTERESTING_ATTENTION, NULL));
 }
 
 int
@@ -147,13 +145,13 @@ ifg_rot(VipsImage *in, VipsImage **out, int angle)
 {
   switch (((angle % 360) + 360) % 360) {
   case 90:
-    return vips_rot(in, out, VIPS_ANGLE_D90, NULL) ? -1 : 0;
+    return ifg_result(vips_rot(in, out, VIPS_ANGLE_D90, NULL));
   case 180:
-    return vips_rot(in, out, VIPS_ANGLE_D180, NULL) ? -1 : 0;
+    return ifg_result(vips_rot(in, out, VIPS_ANGLE_D180, NULL));
   case 270:
-    return vips_rot(in, out, VIPS_ANGLE_D270, NULL) ? -1 : 0;
+    return ifg_result(vips_rot(in, out, VIPS_ANGLE_D270, NULL));
   default:
-    return vips_copy(in, out, NULL) ? -1 : 0;
+    return ifg_result(vips_copy(in, out, NULL));
   }
 }
 
@@ -161,7 +159,7 @@ int
 ifg_flip(VipsImage *in, VipsImage **out, int horizontal)
 {
   VipsDirection direction = horizontal ? VIPS_DIRECTION_HORIZONTAL : VIPS_DIRECTION_VERTICAL;
-  return vips_flip(in, out, direction, NULL) ? -1 : 0;
+  return ifg_result(vips_flip(in, out, direction, NULL));
 }
 
 int
@@ -173,25 +171,19 @@ ifg_filters(VipsImage *in, VipsImage **out, double blur, double sharpen, int pix
   VipsBandFormat format = in->BandFmt;
   int premultiplied = 0;
 
-#define FAIL_IF(x) \
-  if (x) { \
-    VIPS_UNREF(base); \
-    return -1; \
-  }
-
   if ((blur > 0 || sharpen > 0) && vips_image_hasalpha(in)) {
-    FAIL_IF(vips_premultiply(in, &t[0], NULL) || vips_cast(t[0], &t[1], format, NULL));
+    IFG_FAIL_IF(vips_premultiply(in, &t[0], NULL) || vips_cast(t[0], &t[1], format, NULL));
     in = t[1];
     premultiplied = 1;
   }
 
   if (blur > 0) {
-    FAIL_IF(vips_gaussblur(in, &t[2], blur, NULL));
+    IFG_FAIL_IF(vips_gaussblur(in, &t[2], blur, NULL));
     in = t[2];
   }
 
   if (sharpen > 0) {
-    FAIL_IF(vips_sharpen(in, &t[3], "sigma", sharpen, NULL));
+    IFG_FAIL_IF(vips_sharpen(in, &t[3], "sigma", sharpen, NULL));
     in = t[3];
   }
 
@@ -204,29 +196,28 @@ ifg_filters(VipsImage *in, VipsImage **out, double blur, double sharpen, int pix
     int th = (int) ceil((double) h / pixelate) * pixelate;
 
     if (tw > w || th > h) {
-      FAIL_IF(vips_embed(in, &t[4], 0, 0, tw, th, "extend", VIPS_EXTEND_MIRROR, NULL));
+      IFG_FAIL_IF(vips_embed(in, &t[4], 0, 0, tw, th, "extend", VIPS_EXTEND_MIRROR, NULL));
       in = t[4];
     }
-    FAIL_IF(vips_shrink(in, &t[5], pixelate, pixelate, NULL) ||
+    IFG_FAIL_IF(vips_shrink(in, &t[5], pixelate, pixelate, NULL) ||
         vips_zoom(t[5], &t[6], pixelate, pixelate, NULL));
     in = t[6];
     if (tw > w || th > h) {
-      FAIL_IF(vips_extract_area(in, &t[7], 0, 0, w, h, NULL));
+      IFG_FAIL_IF(vips_extract_area(in, &t[7], 0, 0, w, h, NULL));
       in = t[7];
     }
   }
 
   if (premultiplied) {
-    FAIL_IF(vips_unpremultiply(in, &t[8], NULL));
+    IFG_FAIL_IF(vips_unpremultiply(in, &t[8], NULL));
     in = t[8];
   }
-#undef FAIL_IF
 
   VipsImage *tmp = NULL;
   int res = vips_colourspace(in, &tmp, interp, NULL) || vips_cast(tmp, out, format, NULL);
   VIPS_UNREF(tmp);
   VIPS_UNREF(base);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
@@ -238,27 +229,27 @@ ifg_embed(VipsImage *in, VipsImage **out, int x, int y, int width, int height)
    * when the output has no alpha or a background was asked for. */
   if (!vips_image_hasalpha(in)) {
     if (vips_addalpha(in, &tmp, NULL))
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     in = tmp;
   }
 
   int res = vips_embed(in, out, x, y, width, height, "extend", VIPS_EXTEND_BLACK, NULL);
   VIPS_UNREF(tmp);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
 ifg_flatten(VipsImage *in, VipsImage **out, double r, double g, double b)
 {
   if (!vips_image_hasalpha(in))
-    return vips_copy(in, out, NULL) ? -1 : 0;
+    return ifg_result(vips_copy(in, out, NULL));
 
   VipsImage *tmp = NULL;
   int grey_bg = r == g && g == b;
 
   if (!grey_bg && vips_image_guess_interpretation(in) != VIPS_INTERPRETATION_sRGB) {
     if (vips_colourspace(in, &tmp, VIPS_INTERPRETATION_sRGB, NULL))
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     in = tmp;
   }
 
@@ -267,7 +258,7 @@ ifg_flatten(VipsImage *in, VipsImage **out, double r, double g, double b)
   int res = vips_flatten(in, out, "background", bg, NULL);
   vips_area_unref(VIPS_AREA(bg));
   VIPS_UNREF(tmp);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
@@ -283,16 +274,17 @@ ifg_find_trim(VipsImage *in, double threshold, int use_color, double r, double g
   if (vips_image_guess_interpretation(in) != VIPS_INTERPRETATION_sRGB) {
     if (vips_colourspace(in, &t[0], VIPS_INTERPRETATION_sRGB, NULL)) {
       VIPS_UNREF(base);
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     }
     in = t[0];
   }
 
   /* Transparency trims as magenta (imgproxy's convention: `t:10:FF00FF`). */
   if (vips_image_hasalpha(in)) {
-    if (ifg_flatten(in, &t[1], 255.0, 0.0, 255.0)) {
+    int kind = ifg_flatten(in, &t[1], 255.0, 0.0, 255.0);
+    if (kind) {
       VIPS_UNREF(base);
-      return -1;
+      return kind;
     }
     in = t[1];
   }
@@ -302,7 +294,7 @@ ifg_find_trim(VipsImage *in, double threshold, int use_color, double r, double g
   else {
     if (vips_getpoint(in, &corner, &corner_n, 0, 0, NULL)) {
       VIPS_UNREF(base);
-      return -1;
+      return ifg_fail(IFG_ERR_INTERNAL);
     }
     bg = vips_array_double_new(corner, corner_n);
   }
@@ -313,7 +305,7 @@ ifg_find_trim(VipsImage *in, double threshold, int use_color, double r, double g
   vips_area_unref(VIPS_AREA(bg));
   g_free(corner);
   VIPS_UNREF(base);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
@@ -332,13 +324,13 @@ ifg_replicate(VipsImage *in, VipsImage **out, int width, int height, int centere
   }
 
   if (vips_replicate(in, &tmp, across, down, NULL))
-    return -1;
+    return ifg_fail(IFG_ERR_INTERNAL);
 
   int left = centered ? (tmp->Xsize - width) / 2 : 0;
   int top = centered ? (tmp->Ysize - height) / 2 : 0;
   int res = vips_extract_area(tmp, out, left, top, width, height, NULL);
   VIPS_UNREF(tmp);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
@@ -348,29 +340,22 @@ ifg_composite(VipsImage *in, VipsImage *overlay, VipsImage **out, int x, int y, 
   VipsImage **t = (VipsImage **) vips_object_local_array(VIPS_OBJECT(base), 7);
   int had_alpha = vips_image_hasalpha(in);
 
-#define FAIL_IF(x) \
-  if (x) { \
-    VIPS_UNREF(base); \
-    return -1; \
-  }
-
   if (!vips_image_hasalpha(overlay)) {
-    FAIL_IF(vips_addalpha(overlay, &t[0], NULL));
+    IFG_FAIL_IF(vips_addalpha(overlay, &t[0], NULL));
     overlay = t[0];
   }
 
   if (opacity < 1) {
-    FAIL_IF(vips_extract_band(overlay, &t[1], 0, "n", overlay->Bands - 1, NULL) ||
+    IFG_FAIL_IF(vips_extract_band(overlay, &t[1], 0, "n", overlay->Bands - 1, NULL) ||
         vips_extract_band(overlay, &t[2], overlay->Bands - 1, "n", 1, NULL) ||
         vips_linear1(t[2], &t[3], opacity, 0, NULL) ||
         vips_bandjoin2(t[1], t[3], &t[4], NULL));
     overlay = t[4];
   }
 
-  FAIL_IF(vips_composite2(in, overlay, &t[5], VIPS_BLEND_MODE_OVER, "x", x, "y", y,
+  IFG_FAIL_IF(vips_composite2(in, overlay, &t[5], VIPS_BLEND_MODE_OVER, "x", x, "y", y,
               "compositing_space", VIPS_INTERPRETATION_sRGB, NULL) ||
       vips_cast(t[5], &t[6], VIPS_FORMAT_UCHAR, NULL));
-#undef FAIL_IF
 
   int res;
   if (!had_alpha && vips_image_hasalpha(t[6]))
@@ -379,13 +364,13 @@ ifg_composite(VipsImage *in, VipsImage *overlay, VipsImage **out, int x, int y, 
     res = vips_copy(t[6], out, NULL);
 
   VIPS_UNREF(base);
-  return res ? -1 : 0;
+  return ifg_result(res);
 }
 
 int
 ifg_arrayjoin(VipsImage **in, int n, VipsImage **out)
 {
-  return vips_arrayjoin(in, out, n, "across", 1, NULL) ? -1 : 0;
+  return ifg_result(vips_arrayjoin(in, out, n, "across", 1, NULL));
 }
 
 static void
@@ -404,7 +389,7 @@ ifg_set_animation(VipsImage *in, VipsImage **out, int page_height, const int *de
     int loop)
 {
   if (vips_copy(in, out, NULL))
-    return -1;
+    return ifg_fail(IFG_ERR_INTERNAL);
 
   remove_animation_fields(*out);
   vips_image_set_int(*out, "page-height", page_height);
@@ -418,7 +403,7 @@ int
 ifg_remove_animation(VipsImage *in, VipsImage **out)
 {
   if (vips_copy(in, out, NULL))
-    return -1;
+    return ifg_fail(IFG_ERR_INTERNAL);
 
   remove_animation_fields(*out);
   return 0;
@@ -494,7 +479,7 @@ ifg_finish(VipsImage *in, VipsImage **out, int strip, int keep_copyright, int ke
                   : vips_copy(in, out, NULL);
   VIPS_UNREF(tmp);
   if (res)
-    return -1;
+    return ifg_fail(IFG_ERR_INTERNAL);
 
   if (!keep_profile)
     vips_image_remove(*out, VIPS_META_ICC_NAME);

@@ -14,7 +14,7 @@
  *
  * Only plain 8-bit images without alpha, whose pixels are already in memory, and scales in
  * (1/4, 1] on both axes — where vips_resize too only reduces with Lanczos-3 — take this path:
- * ifg_resample_down() returns IFG_RESAMPLE_FALLBACK for everything else and the caller uses
+ * ifg_resample_down() returns IFG_FALLBACK for everything else and the caller uses
  * vips_resize.
  */
 #include "glue.h"
@@ -198,7 +198,7 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   if (!pixels || in->BandFmt != VIPS_FORMAT_UCHAR || in->Coding != VIPS_CODING_NONE ||
       (bands != 1 && bands != 3) || vips_image_get_page_height(in) != in->Ysize ||
       !(hscale > MIN_SCALE && hscale <= 1.0) || !(vscale > MIN_SCALE && vscale <= 1.0))
-    return IFG_RESAMPLE_FALLBACK; /* written so that NaN falls back too */
+    return IFG_FALLBACK; /* written so that NaN falls back too */
 
   int in_w = in->Xsize, in_h = in->Ysize;
   /* vips_resize's output size (checked against it for every width up to 700). */
@@ -207,13 +207,13 @@ ifg_resample_down(VipsImage *in, VipsImage **out, double hscale, double vscale)
   /* Nothing to do; or rounding took the real ratio to 4 or more (5 px -> 1 at 0.26), where
    * vips_resize box-shrinks first. */
   if ((out_w == in_w && out_h == in_h) || in_w >= 4 * out_w || in_h >= 4 * out_h)
-    return IFG_RESAMPLE_FALLBACK;
+    return IFG_FALLBACK;
   size_t in_stride = VIPS_IMAGE_SIZEOF_LINE(in);
   size_t mid_stride = (size_t) in_w * bands;
   ifg_filter fv = {0}, fh = {0};
   VipsPel *mid = NULL, *result = NULL;
   int32_t *acc = NULL;
-  int res = -1;
+  int res = IFG_ERR_INTERNAL;
 
   /* An axis that keeps its size needs no filtering: it is copied. */
   if ((out_h != in_h && filter_make(&fv, in_h, out_h)) ||
@@ -266,5 +266,5 @@ done:
   g_free(mid);
   g_free(result);
   g_free(acc);
-  return res;
+  return res ? ifg_fail(res) : 0;
 }

@@ -3,7 +3,7 @@
 
 use super::fixtures::*;
 use crate::Format;
-use crate::vips::Saver;
+use crate::vips::{Saver, Via};
 
 /// The chunks of a RIFF/WebP file, as (fourcc, payload).
 fn chunks(webp: &[u8]) -> Vec<(String, Vec<u8>)> {
@@ -35,11 +35,11 @@ fn direct_encode_writes_libvips_bitstream() {
     for (bands, q) in [(3, 80), (4, 79), (3, 30)] {
         let img = gradient(301, 157, bands);
         let direct = img
-            .save_by(Saver::Webp, false, q)
+            .save_by(Saver::Webp, Via::Direct, q)
             .expect("direct encode")
             .expect("handled directly");
         let vips = img
-            .save_by(Saver::Webp, true, q)
+            .save_by(Saver::Webp, Via::Libvips, q)
             .expect("libvips encode")
             .expect("libvips never falls back");
         assert_eq!(
@@ -68,11 +68,11 @@ fn direct_jpeg_is_byte_for_byte_libvips() {
         let img = gradient(301, 157, bands);
         let saver = Saver::Jpeg { progressive };
         let direct = img
-            .save_by(saver, false, q)
+            .save_by(saver, Via::Direct, q)
             .expect("direct encode")
             .expect("handled directly");
         let vips = img
-            .save_by(saver, true, q)
+            .save_by(saver, Via::Libvips, q)
             .expect("libvips encode")
             .expect("libvips never falls back");
         assert!(
@@ -90,9 +90,18 @@ fn direct_jpeg_is_byte_for_byte_libvips() {
         Saver::Jpeg { progressive: false },
     ));
     let saver = Saver::Jpeg { progressive: false };
-    assert!(tagged.save_by(saver, false, 80).expect("encode").is_none());
+    assert!(
+        tagged
+            .save_by(saver, Via::Direct, 80)
+            .expect("encode")
+            .is_none()
+    );
     let rgba = gradient(64, 32, 4);
-    assert!(rgba.save_by(saver, false, 80).expect("encode").is_none());
+    assert!(
+        rgba.save_by(saver, Via::Direct, 80)
+            .expect("encode")
+            .is_none()
+    );
 }
 
 #[test]
@@ -100,7 +109,7 @@ fn metadata_grey_and_animation_go_to_libvips() {
     init();
     let grey = gradient(64, 32, 1);
     assert!(
-        grey.save_by(Saver::Webp, false, 80)
+        grey.save_by(Saver::Webp, Via::Direct, 80)
             .expect("encode")
             .is_none()
     );
@@ -112,7 +121,7 @@ fn metadata_grey_and_animation_go_to_libvips() {
     ));
     assert!(
         tagged
-            .save_by(Saver::Webp, false, 80)
+            .save_by(Saver::Webp, Via::Direct, 80)
             .expect("encode")
             .is_none()
     );

@@ -72,19 +72,73 @@ fn extra_samples_are_dropped_not_fatal() {
 
 /// Seen in the soak: with two workers failing at once, one may find libvips's process-wide
 /// error buffer already emptied by the other, left with nothing or with only the encoder's
-/// complaint that its input failed. Such a failure blames the data (422), not us.
+/// complaint that its input failed. Such a failure blames the data (422), not us: its kind comes
+/// from the C side's return code, which no other thread can take, so the message does not matter.
 #[test]
 fn a_lost_libvips_message_is_not_a_500() {
-    use crate::vips::{UNKNOWN_ERROR, VipsError};
+    use crate::vips::{ErrorKind, UNKNOWN_ERROR, VipsError};
     // An emptied buffer reads as UNKNOWN_ERROR (see vips::take_error).
-    let lost = pipeline::vips_err(VipsError(UNKNOWN_ERROR.into()));
+    let lost = crate::steps::vips_err(VipsError::new(ErrorKind::Decode, UNKNOWN_ERROR));
     assert_eq!(lost.status(), 422, "{lost:?}");
-    let starved = pipeline::vips_err(VipsError(
-        "vips2png: unable to write to target target".into(),
+    let starved = crate::steps::vips_err(VipsError::new(
+        ErrorKind::Decode,
+        "vips2png: unable to write to target target",
     ));
     assert_eq!(starved.status(), 422, "{starved:?}");
-    let encoder = pipeline::vips_err(VipsError("vips2jpeg: out of order read".into()));
+    let encoder = crate::steps::vips_err(VipsError::new(
+        ErrorKind::Encode,
+        "vips2jpeg: out of order read",
+    ));
     assert_eq!(encoder.status(), 500, "{encoder:?}");
+    // The text is never read: a decoder's words on an internal failure are still ours.
+    let internal = crate::steps::vips_err(VipsError::new(
+        ErrorKind::Internal,
+        "VipsJpeg: Premature end of input file",
+    ));
+    assert_eq!(internal.status(), 500, "{internal:?}");
+    let limits = crate::steps::vips_err(VipsError::new(ErrorKind::Limits, UNKNOWN_ERROR));
+    assert!(matches!(limits, TransformError::TooLarge(_)), "{limits:?}");
+}
+
+/// The race itself: another thread empties libvips's error buffer over and over while sources
+/// whose pixels are corrupt (found only when a later step reads them) fail here. Every failure
+/// is still the data's (422), whatever message was left; and a failure of ours is still ours
+/// (when its message was lost, the text rules used to call it the data's).
+#[test]
+fn a_failure_is_classified_while_another_thread_empties_the_error_buffer() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    init();
+    let tiff = Bytes::from_static(include_bytes!("corrupt_deflate.tif"));
+    let full = photo_jpeg();
+    // 60 %: past the header, before the end of the scan (jpeg.c's direct decode stops there).
+    let cut = full.slice(..full.len() * 6 / 10);
+    let stop = AtomicBool::new(false);
+    /// Stops the other thread however this one leaves the scope (a failed assertion included).
+    struct Stop<'a>(&'a AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                crate::vips::clear_errors();
+            }
+        });
+        let _stop = Stop(&stop);
+        for _ in 0..100 {
+            let err = run(&tiff, Format::Jpeg, |o| o.width = 16).expect_err("corrupt");
+            assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+            let err = run(&cut, Format::Png, |_| {}).expect_err("truncated");
+            assert!(matches!(err, TransformError::Undecodable(_)), "{err:?}");
+            // An area outside the image: libvips refuses it, our fault.
+            let err = quadrant(8, 8)
+                .extract(4, 4, 8, 8)
+                .expect_err("out of bounds");
+            assert_eq!(crate::steps::vips_err(err).status(), 500);
+        }
+    });
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use crate::pipeline;
-use crate::vips::{self, Image, Loader, Saver};
+use crate::vips::{self, Access, Image, LoadOptions, Loader, Pages, Saver};
 use crate::{EngineSettings, Format, Job, Output, TransformError};
 use imgforge_imgproxy::ProcessingOptions;
 
@@ -32,7 +32,7 @@ pub(super) fn image(px: &[u8], w: u32, h: u32, bands: u32) -> Image {
 }
 
 pub(super) fn save(img: &Image, saver: Saver) -> Bytes {
-    Bytes::from(img.save(saver, 95).expect("encode"))
+    img.save(saver, 95).expect("encode")
 }
 
 pub(super) fn png(img: &Image) -> Bytes {
@@ -92,7 +92,15 @@ pub(super) fn decode(bytes: &[u8]) -> Image {
         Some(Format::Avif) => Loader::Heif,
         other => panic!("unexpected output {other:?}"),
     };
-    Image::load(&bytes, loader, 1, 1.0, -1, false).expect("decode")
+    Image::load(
+        &bytes,
+        LoadOptions {
+            pages: Pages::All,
+            access: Access::Random,
+            ..LoadOptions::new(loader)
+        },
+    )
+    .expect("decode")
 }
 
 /// RGB(A) of one pixel of an encoded image.

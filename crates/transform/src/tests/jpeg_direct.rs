@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::fixtures::*;
-use crate::vips::{Image, Loader, Saver};
+use crate::vips::{Access, ErrorKind, Image, LoadOptions, Loader, Saver};
 use crate::{Format, TransformError};
 
 /// A JPEG with gradients (so a scaled decode has detail to get wrong).
@@ -15,11 +15,19 @@ fn photo(w: u32, h: u32, bands: u32) -> Bytes {
 
 fn both(src: &Bytes, shrink: i32) -> (Image, Image) {
     init();
-    let header = Image::load(src, Loader::Jpeg, 1, 1.0, 1, true).expect("header");
+    let header = Image::load(src, LoadOptions::new(Loader::Jpeg)).expect("header");
     let direct = Image::decode_jpeg(src, shrink, &header)
         .expect("direct decode")
         .expect("handled directly");
-    let vips = Image::load(src, Loader::Jpeg, shrink, 1.0, 1, false).expect("libvips load");
+    let vips = Image::load(
+        src,
+        LoadOptions {
+            shrink,
+            access: Access::Random,
+            ..LoadOptions::new(Loader::Jpeg)
+        },
+    )
+    .expect("libvips load");
     (direct, vips)
 }
 
@@ -73,9 +81,12 @@ fn a_truncated_jpeg_fails_the_direct_decode_with_422() {
     let full = photo(1024, 512, 3);
     let cut = full.slice(..full.len() / 2);
     init();
-    let header = Image::load(&cut, Loader::Jpeg, 1, 1.0, 1, true).expect("header parses");
+    let header = Image::load(&cut, LoadOptions::new(Loader::Jpeg)).expect("header parses");
     match Image::decode_jpeg(&cut, 8, &header) {
-        Err(e) => assert!(e.0.contains("Premature"), "{e:?}"),
+        Err(e) => {
+            assert_eq!(e.kind, ErrorKind::Decode, "{e:?}");
+            assert!(e.message.contains("Premature"), "{e:?}");
+        }
         Ok(_) => panic!("a truncated JPEG decoded"),
     }
     // at 1/8 (direct), and whole (direct too: a small source)
@@ -92,7 +103,7 @@ fn cmyk_falls_back_to_libvips() {
     // quadrant image); libvips's loader inverts Adobe CMYK and converts it.
     let src = Bytes::from_static(include_bytes!("cmyk.jpg"));
     init();
-    let header = Image::load(&src, Loader::Jpeg, 1, 1.0, 1, true).expect("header");
+    let header = Image::load(&src, LoadOptions::new(Loader::Jpeg)).expect("header");
     assert!(
         Image::decode_jpeg(&src, 8, &header)
             .expect("no error")

@@ -135,7 +135,7 @@ fn animation_frame_limit_and_still_outputs() {
     assert_eq!(out.pages, 3);
 }
 
-fn watermarked(position: GravityKind, opacity: f64, scale: f64) -> Vec<u8> {
+fn watermarked(position: GravityKind, opacity: f64, scale: f64) -> crate::Encoded {
     init();
     let base = png(&solid(64, 64, [255, 255, 255]));
     let mark = Arc::new(png(&solid(8, 8, [0, 0, 0])));

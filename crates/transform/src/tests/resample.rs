@@ -2,7 +2,7 @@
 //! the same picture within rounding — and leave to libvips every image it does not handle.
 
 use super::fixtures::*;
-use crate::vips::Image;
+use crate::vips::{Image, Via};
 
 /// A smooth picture with some detail, in memory: what a decoded photo looks like to a resampler.
 fn photo(w: u32, h: u32, bands: u32) -> Image {
@@ -98,13 +98,13 @@ fn distance(px: &[u8], exact: &[f64]) -> (f64, f64) {
 }
 
 fn ours(img: &Image, h: f64, v: f64) -> Image {
-    img.resize_by(h, v, false)
+    img.resize_by(h, v, Via::Direct)
         .expect("resample")
         .expect("handled by resample.c")
 }
 
 fn libvips(img: &Image, h: f64, v: f64) -> Image {
-    img.resize_by(h, v, true)
+    img.resize_by(h, v, Via::Libvips)
         .expect("vips_resize")
         .expect("libvips never falls back")
 }
@@ -186,7 +186,8 @@ fn resample_keeps_the_metadata() {
 fn what_resample_does_not_handle_goes_to_libvips() {
     init();
     let rgb = photo(120, 80, 3);
-    let fallback = |img: &Image, h: f64, v: f64| img.resize_by(h, v, false).expect("no error");
+    let fallback =
+        |img: &Image, h: f64, v: f64| img.resize_by(h, v, Via::Direct).expect("no error");
     // alpha is resampled premultiplied by libvips
     for bands in [2, 4] {
         let alpha = gradient(120, 80, bands).copy_memory().expect("memory");
