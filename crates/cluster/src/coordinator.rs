@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::breaker::{Admission, Breaker, BreakerState, Transition};
+use crate::bucket::DenyCache;
 use crate::error::ClusterError;
+use crate::events::{ListenerShared, ListenerStatus};
 use crate::link::{Conn, Link};
 use crate::observe::{Counters, NoObserver, Observer, Op, Stats};
-use crate::purge::{ListenerShared, ListenerStatus};
-use crate::ratelimit::DenyCache;
 use crate::settings::{ClusterSettings, InvalidSettings, Problem};
 
 /// Coordination of one node with the fleet through Redis. See the crate doc for the wiring.

@@ -33,8 +33,10 @@
 #![warn(missing_docs)]
 
 mod breaker;
+mod bucket;
 mod coordinator;
 mod error;
+mod events;
 mod link;
 pub mod lock;
 pub mod observe;

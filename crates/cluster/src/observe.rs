@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::breaker::BreakerState;
 use crate::error::ErrorKind;
-use crate::purge::PurgeKind;
+use crate::events::PurgeKind;
 
 /// Which operation a Redis call served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
