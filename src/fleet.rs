@@ -122,6 +122,10 @@ impl FleetMetrics {
             ),
             &["direction", "kind"],
         )?;
+        // Present at zero (alert rules name them even on a single node).
+        for reason in ["timeout", "error", "breaker_open"] {
+            fallbacks.with_label_values(&[reason]);
+        }
         registry.register(Box::new(calls.clone()))?;
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(fallbacks.clone()))?;
