@@ -651,6 +651,11 @@ impl ProxyHttp for Gateway {
         if let Some(c) = ctx.cache_status {
             ctx.span.record("cache", c);
         }
+        // A request answered before routing (oversized URL or headers) is counted as one that
+        // matched no site, as every request is.
+        if ctx.metrics.is_none() {
+            ctx.metrics = Some(self.shared.runtime.load().unmatched.clone());
+        }
         let elapsed = ctx.started.elapsed();
         record::record(
             &self.shared.metrics,

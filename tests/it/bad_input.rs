@@ -160,6 +160,18 @@ async fn enormous_urls_and_headers_are_refused_quickly() {
         assert!(t.elapsed() < Duration::from_secs(2), "{what}: slow refusal");
     }
     assert_eq!(origin.hits(), 0, "nothing oversized reaches the origin");
+    // Refused before routing, and still counted (as matching no site).
+    let unrouted = |status| [("site", "-"), ("route", "-"), ("status", status)];
+    assert_eq!(
+        gw.metric_settled("imgforge_requests_total", &unrouted("414"), 2.0)
+            .await,
+        2.0
+    );
+    assert_eq!(
+        gw.metric_settled("imgforge_requests_total", &unrouted("431"), 2.0)
+            .await,
+        2.0
+    );
 
     // Beyond what Pingora reads at all (a target the `http` crate cannot hold, 1 MiB of header,
     // more than 256 fields): Pingora's own 400 or a closed connection, promptly.
