@@ -1,13 +1,15 @@
-//! The internal image service (Pingora `ServeHttp`).
+//! The internal image service (a Pingora `HttpServerApp` on a private Unix socket).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{Response, StatusCode};
-use pingora::apps::http_app::ServeHttp;
+use http::StatusCode;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
 use tracing::Instrument;
 
 use super::answer::{Answer, common_headers};
@@ -210,29 +212,72 @@ fn fetch_error(e: &FetchError) -> Answer {
     Answer::error(e.status(), e.message()).failed(ErrorType::of_fetch(e))
 }
 
+/// Served as Pingora's `HttpServerApp` rather than `ServeHttp`: `ServeHttp` wants the body as a
+/// `Vec<u8>`, which would copy every image once more; here the answer's `Bytes` (for a
+/// transform, the encoder's own buffer) are written as they are. The rest is what Pingora's
+/// `ServeHttp` adapter does: read the request, keep-alive unless shutting down, write, finish.
 #[async_trait]
-impl ServeHttp for ImageService {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+impl HttpServerApp for ImageService {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::debug!(error = %e, "image service: cannot read the request");
+                return None;
+            }
+        }
+        session.set_keepalive(if *shutdown.borrow() { None } else { Some(60) });
+        let (header, body) = self.respond(&session).await;
+        if let Err(e) = session.write_response_header(Box::new(header)).await {
+            tracing::debug!(error = %e, "image service: cannot write the response header");
+            return None;
+        }
+        if !body.is_empty()
+            && let Err(e) = session.write_response_body(body, true).await
+        {
+            tracing::debug!(error = %e, "image service: cannot write the response body");
+            return None;
+        }
+        let persistent = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(stream) => stream.map(|s| ReusedHttpStream::from_reusable_stream(s, persistent)),
+            Err(e) => {
+                tracing::debug!(error = %e, "image service: cannot finish the response");
+                None
+            }
+        }
+    }
+}
+
+impl ImageService {
+    /// The complete answer to one request: its header (with Content-Length) and body.
+    async fn respond(&self, session: &ServerSession) -> (ResponseHeader, Bytes) {
         let span = request_span(session.req_header());
         let answer = self.handle(session).instrument(span.clone()).await;
         spans::record_status(&span, answer.status);
         if let Some(t) = answer.error {
             self.shared.metrics.imgproxy.error(t);
         }
-        let mut resp = Response::new(answer.body.to_vec());
+        let mut resp = http::Response::new(());
         *resp.status_mut() =
             StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let len = resp.body().len();
         let h = resp.headers_mut();
         for (k, v) in answer.headers {
             if let Ok(v) = http::HeaderValue::from_str(&v) {
                 h.append(k, v);
             }
         }
-        if let Ok(v) = http::HeaderValue::from_str(&len.to_string()) {
-            h.insert(http::header::CONTENT_LENGTH, v);
-        }
-        resp
+        h.insert(
+            http::header::CONTENT_LENGTH,
+            http::HeaderValue::from(answer.body.len()),
+        );
+        let header: ResponseHeader = resp.into_parts().0.into();
+        (header, answer.body)
     }
 }
 
