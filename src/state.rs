@@ -16,6 +16,7 @@ use pingora::cache::lock::CacheKeyLockImpl;
 
 use crate::cache::TieredStorage;
 use crate::config::{Config, Origin, RateLimit, Route, Site};
+use crate::imgproxy::internal::RouteToken;
 use crate::metrics::{Metrics, RouteMetrics};
 use crate::protect::ratelimit::{Limiter, Quota};
 use crate::routing::{RouteId, Router};
@@ -168,6 +169,26 @@ impl Runtime {
             .find(|r| r.site.name == site && r.route.prefix == prefix)
     }
 
+    /// The route the edge named for the image service: by its token when the token is of this
+    /// runtime (an index, no search), else — a reload came in between — by its names.
+    pub fn route_for_image(
+        &self,
+        token: Option<&str>,
+        site: &str,
+        prefix: &str,
+    ) -> Option<&Arc<RouteRuntime>> {
+        token
+            .and_then(|t| t.parse::<RouteToken>().ok())
+            .filter(|t| t.epoch == self.epoch)
+            .and_then(|t| {
+                self.route(RouteId {
+                    site: t.site,
+                    route: t.route,
+                })
+            })
+            .or_else(|| self.route_named(site, prefix))
+    }
+
     /// Starts the active health checks of every pool (on the calling tokio runtime).
     pub fn start_health_checks(&self) {
         for backend in self.backends.values() {
@@ -267,5 +288,67 @@ impl Shared {
     /// See [`Shared::set_draining`].
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::RegistrySettings;
+
+    fn runtime() -> Runtime {
+        let text = r#"
+[[site]]
+name = "a"
+hosts = ["a.test"]
+[site.origin]
+servers = ["127.0.0.1:1"]
+[[site.route]]
+prefix = "/img"
+kind = "imgproxy"
+allow_unsigned = true
+[[site.route]]
+prefix = "/thumbs"
+kind = "imgproxy"
+allow_unsigned = true
+"#;
+        let config = crate::config::parse(std::path::Path::new("t.toml"), text, |_| None)
+            .expect("valid config");
+        let metrics = Metrics::new(&RegistrySettings::default()).expect("metrics");
+        Runtime::build(Arc::new(config), &metrics).expect("runtime")
+    }
+
+    #[test]
+    fn the_image_service_finds_the_route_by_token_then_by_names() {
+        let rt = runtime();
+        let prefix = |r: Option<&Arc<RouteRuntime>>| r.map(|r| r.route.prefix.clone());
+        let thumbs = rt.route_named("a", "/thumbs").expect("route").id;
+        let token = RouteToken {
+            epoch: rt.epoch,
+            site: thumbs.site,
+            route: thumbs.route,
+        }
+        .to_string();
+        // The token wins over the names (it is what the edge matched).
+        assert_eq!(
+            prefix(rt.route_for_image(Some(&token), "a", "/img")).as_deref(),
+            Some("/thumbs")
+        );
+        // A token of another runtime (a reload in between), or none, or garbage: the names.
+        let stale = RouteToken {
+            epoch: rt.epoch + 1,
+            site: thumbs.site,
+            route: thumbs.route,
+        }
+        .to_string();
+        for t in [Some(stale.as_str()), None, Some("x.y.z")] {
+            assert_eq!(
+                prefix(rt.route_for_image(t, "a", "/img")).as_deref(),
+                Some("/img")
+            );
+        }
+        assert!(rt.route_for_image(None, "a", "/none").is_none());
+        // Each build is another runtime.
+        assert_ne!(runtime().epoch, rt.epoch);
     }
 }

@@ -19,10 +19,9 @@ use super::source_cache::SourceCache;
 use crate::config::RouteKind;
 use crate::imgproxy::Source;
 use crate::imgproxy::internal::{
-    INTERNAL_ROUTE, INTERNAL_ROUTE_ID, INTERNAL_SITE, RouteToken, parse_image_url,
+    INTERNAL_ROUTE, INTERNAL_ROUTE_ID, INTERNAL_SITE, parse_image_url,
 };
 use crate::metrics::ErrorType;
-use crate::routing::RouteId;
 use crate::source::{FetchError, FetchLimits, Fetcher, Target};
 use crate::state::{Backend, Shared};
 use crate::telemetry::{self, spans};
@@ -57,18 +56,8 @@ impl ImageService {
         };
         let request_id = header("x-request-id").unwrap_or("-").to_string();
         let runtime = self.shared.runtime.load_full();
-        // The edge names the route of its runtime; a reload in between makes that another
-        // runtime, whose route is then found by its names.
-        let by_token = header(INTERNAL_ROUTE_ID)
-            .and_then(|t| t.parse::<RouteToken>().ok())
-            .filter(|t| t.epoch == runtime.epoch)
-            .and_then(|t| {
-                runtime.route(RouteId {
-                    site: t.site,
-                    route: t.route,
-                })
-            });
-        let Some(found) = by_token.or_else(|| runtime.route_named(site_name, prefix)) else {
+        let Some(found) = runtime.route_for_image(header(INTERNAL_ROUTE_ID), site_name, prefix)
+        else {
             return Answer::error(404, "unknown image route");
         };
         let RouteKind::Imgproxy(route) = &found.route.kind else {
