@@ -184,12 +184,14 @@ impl FleetPurges {
                     return;
                 }
                 // Purges missed while away are replayed as `Purge` notices after this one; the
-                // generations are a second line: a source Redis counts purged gets a new local
-                // generation unless this node already holds a newer one.
-                for g in generations {
-                    if self.shared.generations.get(&g.site, &g.source) < g.generation {
-                        let _ = self.shared.generations.bump(&g.site, &g.source);
-                    }
+                // generations are a second line: a source Redis counts as purged more often than
+                // this node saw is raised to that count (a change, so its old variants go).
+                // Raised, not bumped: the next reconnect finds it level and changes nothing.
+                let to = generations
+                    .iter()
+                    .map(|g| (g.site.as_str(), g.source.as_str(), g.generation));
+                if let Err(e) = self.shared.generations.raise_all(to) {
+                    tracing::warn!(error = %e, "cannot keep the purge generations");
                 }
             }
             PurgeNotice::Purge { record, .. } => {

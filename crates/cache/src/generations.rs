@@ -55,20 +55,48 @@ impl Generations {
         let g = m.entry(key(site, source)).or_insert(0);
         *g += 1;
         let new = *g;
-        if let Some(file) = &self.file {
-            let mut text = String::new();
-            for (k, g) in m.iter() {
-                if let Some((site, source)) = k.split_once('\n')
-                    && !source.contains(['\n', '\t'])
-                {
-                    text.push_str(&format!("{g}\t{site}\t{source}\n"));
-                }
-            }
-            let tmp = file.with_extension("tmp");
-            std::fs::write(&tmp, text)?;
-            std::fs::rename(&tmp, file)?;
-        }
+        self.persist(&m)?;
         Ok(new)
+    }
+
+    /// Raises each `(site, source)` to at least its generation (a table another node reports);
+    /// persists once. Returns how many changed.
+    pub fn raise_all<'a>(
+        &self,
+        to: impl IntoIterator<Item = (&'a str, &'a str, u64)>,
+    ) -> std::io::Result<usize> {
+        let Ok(mut m) = self.map.write() else {
+            return Err(std::io::Error::other("generation table poisoned"));
+        };
+        let mut changed = 0;
+        for (site, source, generation) in to {
+            let g = m.entry(key(site, source)).or_insert(0);
+            if *g < generation {
+                *g = generation;
+                changed += 1;
+            }
+        }
+        if changed > 0 {
+            self.persist(&m)?;
+        }
+        Ok(changed)
+    }
+
+    fn persist(&self, m: &HashMap<String, u64>) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut text = String::new();
+        for (k, g) in m.iter() {
+            if let Some((site, source)) = k.split_once('\n')
+                && !source.contains(['\n', '\t'])
+            {
+                text.push_str(&format!("{g}\t{site}\t{source}\n"));
+            }
+        }
+        let tmp = file.with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, file)
     }
 }
 
@@ -85,7 +113,23 @@ mod tests {
         assert_eq!(g.bump("s", "/a.jpg").expect("bump"), 1);
         assert_eq!(g.bump("s", "/a.jpg").expect("bump"), 2);
         assert_eq!(g.get("t", "/a.jpg"), 0);
-        let again = Generations::load(Some(file));
+        let again = Generations::load(Some(file.clone()));
         assert_eq!(again.get("s", "/a.jpg"), 2);
+    }
+
+    #[test]
+    fn raise_all_only_goes_up_and_persists_once_changed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("generations");
+        let g = Generations::load(Some(file.clone()));
+        g.bump("s", "/a.jpg").expect("bump");
+        g.bump("s", "/a.jpg").expect("bump");
+        let changed = g
+            .raise_all([("s", "/a.jpg", 1), ("s", "/b.jpg", 3)])
+            .expect("raise");
+        assert_eq!(changed, 1);
+        assert_eq!((g.get("s", "/a.jpg"), g.get("s", "/b.jpg")), (2, 3));
+        assert_eq!(g.raise_all([("s", "/b.jpg", 3)]).expect("raise"), 0);
+        assert_eq!(Generations::load(Some(file)).get("s", "/b.jpg"), 3);
     }
 }

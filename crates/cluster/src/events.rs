@@ -147,11 +147,12 @@ pub enum PurgeNotice {
     /// every purged source, and whether the purges missed cannot be known (no cursor was given,
     /// the log no longer reaches back to it, or Redis lost its data).
     ///
-    /// - `clear_all: false`: raise each local generation to at least the one given.
-    /// - `clear_all: true`: drop every cached entry of every tier and *replace* the local
-    ///   generation table with the one given. Replace, not raise: after Redis lost its data its
-    ///   generations restart from 0, and a local table kept above them would make the next
-    ///   purges of those sources ineffective. With every tier empty, lower generations are safe.
+    /// - `clear_all: false`: make sure no variant older than these generations is served (a
+    ///   gateway that mirrors Redis's counts raises its own to them; imgforge, which keeps its
+    ///   own counts, bumps a source whose count here is newer than what it saw).
+    /// - `clear_all: true`: drop every cached entry of every tier. A gateway that mirrors
+    ///   Redis's counts must then *replace* its table (after Redis lost its data its counts
+    ///   restart from 0); one that keeps its own counts keeps them.
     Resync {
         /// Drop every cached entry of every tier.
         clear_all: bool,

@@ -23,8 +23,8 @@
 //! - **Purges** (admin): apply locally, then `publish_purge(&event)`; an error means "this
 //!   node only". A task started at boot runs `purge_listener(persisted_cursor)` and applies
 //!   each [`PurgeNotice`] to the memory and disk tiers, persisting [`PurgeNotice::cursor`].
-//! - **Generations** (cache lookups): variant keys take the local generation table raised by
-//!   the listener ([`GenerationTable`] shows the rule); no Redis call per hit.
+//! - **Generations** (cache lookups): variant keys take the node's local generation, which the
+//!   node bumps for every purge of the source that reaches it; no Redis call per hit.
 //! - **Fill locks** (image misses): `try_lock(key, ttl)`; the winner transforms and releases,
 //!   losers `wait_unlocked(key, max_wait)` then read the shared tier or transform anyway.
 //! - **Metrics and `/status`**: an [`Observer`] fed to [`Coordinator::with_observer`], and

@@ -423,8 +423,8 @@ async fn read_generations(c: &Coordinator) -> Result<Vec<SourceGeneration>, Clus
     Ok(list)
 }
 
-/// A listener's notices applied to a plain map, as a reference for the gateway and for tests:
-/// the generation table a node ends up with.
+/// A listener's notices applied to a plain map: the generations as Redis counts them (what a
+/// gateway that mirrors Redis's counts would hold; used by this crate's tests).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GenerationTable {
     map: HashMap<(String, String), u64>,
