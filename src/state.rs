@@ -42,6 +42,8 @@ pub struct RouteRuntime {
     pub backend: Option<Backend>,
     /// The per-client rate limit, when the route has one.
     pub limiter: Option<Limiter<IpAddr>>,
+    /// The route's bucket name in fleet mode (`SITE:PREFIX`), made once.
+    pub fleet_scope: String,
     pub metrics: Arc<RouteMetrics>,
 }
 
@@ -123,6 +125,7 @@ impl Runtime {
                             .rate_limit
                             .as_ref()
                             .map(|rl| Limiter::new(quota(rl), LIMITER_KEYS)),
+                        fleet_scope: format!("{}:{}", site.name, route.prefix),
                         metrics: Arc::new(RouteMetrics::new(metrics, &site.name, &route.prefix)),
                     })
                 })

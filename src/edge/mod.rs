@@ -139,8 +139,7 @@ impl Gateway {
         let limiter = route.limiter.as_ref()?;
         let d = match fleet {
             Some(f) => {
-                let scope = format!("{}:{}", route.site.name, route.route.prefix);
-                f.rate_limit(&scope, Some(client), &client, limiter, now)
+                f.rate_limit(&route.fleet_scope, Some(client), &client, limiter, now)
                     .await
             }
             None => limiter.check(&client, now),
