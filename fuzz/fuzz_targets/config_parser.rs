@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use imgforge::config::{ErrorOrigin, parse_offline};
+use imgforge_config::{ErrorOrigin, parse_offline};
 use libfuzzer_sys::fuzz_target;
 
 /// Relative paths in the text resolve under a directory that does not exist, so a fuzzed

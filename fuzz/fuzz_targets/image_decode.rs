@@ -13,8 +13,8 @@
 use std::sync::OnceLock;
 
 use bytes::Bytes;
-use imgforge::imgproxy::{Format, ProcessingOptions, RequestHints, RouteSettings, parse_request};
-use imgforge::transform::{EngineSettings, Job, bench, sniff};
+use imgforge_imgproxy::{Format, ProcessingOptions, RequestHints, RouteSettings, parse_request};
+use imgforge_transform::{EngineSettings, Job, bench, sniff};
 use libfuzzer_sys::fuzz_target;
 
 /// Option strings (imgproxy URL grammar) and the box the result must fit in (a width alone does

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use imgforge::imgproxy::{
+use imgforge_imgproxy::{
     KeyPair, Presets, RequestHints, RouteSettings, parse_canonical, parse_request, sign_path,
 };
 use libfuzzer_sys::fuzz_target;
